@@ -1,0 +1,135 @@
+"""Homeward: command line entry and the web application factory.
+
+`python app.py --help` lists the commands. `create_app()` builds the Dash app
+(pages + HTTP API); gunicorn uses `app:server`, created on first access so
+that nothing opens the store before the server forks.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, Sequence
+
+from models import settings
+
+FEEDS = ("vacancy", "hub_cases", "nhse_acute_sitrep", "nhse_community_sitrep", "reference")
+
+
+def create_app(*, start_scheduler: bool = False) -> Any:
+    """The Dash app with its pages and the HTTP API; optionally the in-process scheduler."""
+    from dashboard.server import build_app
+
+    return build_app(start_scheduler=start_scheduler)
+
+
+def __getattr__(name: str) -> Any:  # lazily, for `gunicorn app:server`
+    if name == "server":
+        return create_app(start_scheduler=False).server
+    raise AttributeError(name)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from models.db import init_store
+
+    init_store()
+    dash_app = create_app(start_scheduler=not args.no_scheduler)
+    dash_app.run(host=args.host, port=args.port, debug=False, threaded=True)
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from models.db import init_store
+
+    init_store()
+    print(f"store ready: {settings.db_url()}")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.cli import run_ingest_command
+
+    return run_ingest_command(args.feed, args.source, as_json=args.json)
+
+
+def _cmd_scheduler(args: argparse.Namespace) -> int:
+    from ingest.scheduler import run_blocking
+
+    run_blocking()
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from models.cli import run_query_command
+
+    return run_query_command(args)
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from models.cli import run_metrics_command
+
+    return run_metrics_command(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ingest.demo import run_demo_command
+
+    return run_demo_command(days=args.days, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description="Homeward: live system visibility for intermediate care.")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("serve", help="serve the dashboard and API (default command)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--no-scheduler", action="store_true", help="do not run the scheduled ingest jobs in this process")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("init", help="create or migrate the store, load reference geography")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("ingest", help="run one feed once from a file, folder or URL")
+    p.add_argument("feed", choices=FEEDS)
+    p.add_argument("source", help="file, folder or http(s) URL")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("scheduler", help="run only the scheduled ingest jobs (scaled-out form)")
+    p.set_defaults(func=_cmd_scheduler)
+
+    p = sub.add_parser("query", help="compute a metric from the metrics layer and print it")
+    p.add_argument("metric")
+    p.add_argument("--at", help="ISO 8601 time (default now)")
+    p.add_argument("--from", dest="from_", metavar="D", help="first day of the window, YYYY-MM-DD")
+    p.add_argument("--to", metavar="D", help="day after the window, YYYY-MM-DD (half-open)")
+    p.add_argument("--grain", help="day, week or month")
+    p.add_argument("--by", help="comma-separated dimensions")
+    p.add_argument("--where", action="append", default=[], metavar="K=V", help="filter; repeat for more")
+    p.add_argument("--format", default="json", help="json or csv")
+    p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("metrics", help="list the metric catalogue")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_metrics)
+
+    p = sub.add_parser("demo", help="generate the demo system's history and feed files")
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings.load_dotenv_once()
+    logging.basicConfig(level=settings.log_level(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv or [])])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Homeward's store, reference geography and metrics layer."""

@@ -1,0 +1,78 @@
+"""The store: engine from HOMEWARD_DB_URL, schema creation and migration.
+
+DuckDB (embedded, default) allows one read-write process per file, so the
+engine is created lazily — never at import time and never before a server
+forks.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from models import settings
+from models.tables import SCHEMA_VERSION, meta, metadata
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def is_duckdb(engine_or_conn: Engine | Connection) -> bool:
+    return engine_or_conn.dialect.name == "duckdb"
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = url or settings.db_url()
+    if url.startswith("duckdb:///"):
+        Path(url[len("duckdb:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        # duckdb_engine: each pooled connection is a cursor on one database
+        # instance per process; the ICU time zone functions need no setup.
+        return sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=8, max_overflow=8)
+    if url.startswith("postgresql"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    return sa.create_engine(url)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """One engine per URL per process."""
+    url = url or settings.db_url()
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def next_id(conn: Connection, sequence: sa.Sequence) -> int:
+    return int(conn.execute(sa.select(sequence.next_value())).scalar_one())
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables (safe to run again) and record the schema version."""
+    metadata.create_all(engine, checkfirst=True)
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+        if row is None:
+            conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        elif int(row[0]) < SCHEMA_VERSION:
+            # Migrations go here, one step per version.
+            conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+
+
+def init_store(url: str | None = None) -> Engine:
+    """`python app.py init`: create or migrate the schema and load the reference geography."""
+    from models import geography
+
+    engine = get_engine(url)
+    create_schema(engine)
+    geography.load_reference(engine)
+    return engine

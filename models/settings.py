@@ -1,0 +1,132 @@
+"""Every setting, declared once with its default and help text.
+
+The README's configuration table is tested against this list, so a setting
+that is not declared here (or lacks help) fails the suite.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str  # as written in the README; "" means "derived", see help
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HOMEWARD_DATA_DIR", "data/",
+            "Where the store (embedded form), the kept raw payloads, the pseudonymisation key and the demo feed files live."),
+    Setting("HOMEWARD_DB_URL", "duckdb:///<data dir>/homeward.duckdb",
+            "SQLAlchemy URL of the store; `postgresql+psycopg://…` for the scaled-out form."),
+    Setting("HOMEWARD_CACHE_URL", "in-process",
+            "`redis://…` to share the cache between web workers; otherwise an in-process cache."),
+    Setting("HOMEWARD_FEEDS", "feeds.toml",
+            "Feed configuration file: name, kind, source (URL or folder), schedule."),
+    Setting("HOMEWARD_PSEUDO_KEY", "generated into `data/` on first start",
+            "Key for pseudonymising NHS numbers (keyed HMAC-SHA256)."),
+    Setting("HOMEWARD_DEMO", "0 (1 under `make run`)",
+            "Run the demo system's live feeds (served over HTTP on localhost and pulled by the scheduled jobs)."),
+    Setting("HOMEWARD_PLACES", "one place per HWB",
+            "Optional TOML file mapping places to HWBs: `[places.CODE] name = \"…\", hwbs = [\"E08000035\", …]`."),
+    Setting("HOMEWARD_HOME_ICB", "QWO",
+            "The deployment's own ICB (ODS code): the default scope of the wall and the benchmark page."),
+    Setting("HOMEWARD_STALE_HOURS", "24",
+            "Capacity staleness window: a service whose latest report is older than this is not reporting."),
+    Setting("HOMEWARD_SUPPRESSION", "1",
+            "Apply NHS small-number suppression to aggregate `metric` exports below national level (1 on, 0 off)."),
+    Setting("HOMEWARD_LOG_LEVEL", "INFO", "Python logging level."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _raw(name: str) -> str | None:
+    if name not in _BY_NAME:
+        raise KeyError(f"undeclared setting {name}")
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def load_dotenv_once() -> None:
+    """Read `.env` (if any) without overriding the real environment."""
+    try:
+        from dotenv import load_dotenv
+    except ImportError:  # pragma: no cover - dotenv is pinned in requirements
+        return
+    load_dotenv(PROJECT_DIR / ".env", override=False)
+
+
+def data_dir() -> Path:
+    raw = _raw("HOMEWARD_DATA_DIR")
+    path = Path(raw) if raw else PROJECT_DIR / "data"
+    if not path.is_absolute():
+        path = PROJECT_DIR / path
+    return path
+
+
+def db_url() -> str:
+    return _raw("HOMEWARD_DB_URL") or f"duckdb:///{data_dir() / 'homeward.duckdb'}"
+
+
+def cache_url() -> str | None:
+    return _raw("HOMEWARD_CACHE_URL")
+
+
+def feeds_file() -> Path:
+    raw = _raw("HOMEWARD_FEEDS")
+    path = Path(raw) if raw else PROJECT_DIR / "feeds.toml"
+    return path if path.is_absolute() else PROJECT_DIR / path
+
+
+def places_file() -> Path | None:
+    raw = _raw("HOMEWARD_PLACES")
+    if not raw:
+        return None
+    path = Path(raw)
+    return path if path.is_absolute() else PROJECT_DIR / path
+
+
+def demo_enabled() -> bool:
+    return (_raw("HOMEWARD_DEMO") or "0") not in ("0", "false", "no")
+
+
+def home_icb() -> str:
+    return (_raw("HOMEWARD_HOME_ICB") or "QWO").upper()
+
+
+def stale_hours() -> float:
+    return float(_raw("HOMEWARD_STALE_HOURS") or 24)
+
+
+def suppression_enabled() -> bool:
+    return (_raw("HOMEWARD_SUPPRESSION") or "1") not in ("0", "false", "no")
+
+
+def log_level() -> str:
+    return (_raw("HOMEWARD_LOG_LEVEL") or "INFO").upper()
+
+
+def pseudo_key_raw() -> str | None:
+    return _raw("HOMEWARD_PSEUDO_KEY")
+
+
+ACCESSORS: dict[str, Callable[[], object]] = {
+    "HOMEWARD_DATA_DIR": data_dir,
+    "HOMEWARD_DB_URL": db_url,
+    "HOMEWARD_CACHE_URL": cache_url,
+    "HOMEWARD_FEEDS": feeds_file,
+    "HOMEWARD_PSEUDO_KEY": pseudo_key_raw,
+    "HOMEWARD_DEMO": demo_enabled,
+    "HOMEWARD_PLACES": places_file,
+    "HOMEWARD_HOME_ICB": home_icb,
+    "HOMEWARD_STALE_HOURS": stale_hours,
+    "HOMEWARD_SUPPRESSION": suppression_enabled,
+    "HOMEWARD_LOG_LEVEL": log_level,
+}

@@ -1,0 +1,219 @@
+"""SQLAlchemy Core tables: the store's schema, one place.
+
+Conventions: every timestamp column holds UTC as a naive `TIMESTAMP`
+(ingest converts; London-local rules live in `models.dialects`). Integer keys
+use `autoincrement=False` because DuckDB has no SERIAL: ids are assigned by
+the writer from the sequences below (`models.db.next_id`).
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    Sequence, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData,
+    PrimaryKeyConstraint, String, Table, Text,
+)
+
+metadata = MetaData()
+
+# Ids come from sequences (DuckDB has no SERIAL; both stores have sequences).
+run_id_seq = Sequence("ingest_run_id_seq", metadata=metadata)
+export_id_seq = Sequence("export_id_seq", metadata=metadata)
+
+SCHEMA_VERSION = 1
+
+meta = Table(
+    "meta", metadata,
+    Column("key", String, primary_key=True),
+    Column("value", String, nullable=False),
+)
+
+# --- reference geography -------------------------------------------------
+
+region = Table(
+    "region", metadata,
+    Column("region_code", String, primary_key=True),  # ODS Y-code, e.g. Y63
+    Column("name", String, nullable=False),
+)
+
+icb = Table(
+    "icb", metadata,
+    Column("icb_code", String, primary_key=True),  # ODS code, e.g. QWO
+    Column("icb_ons_code", String, nullable=False),  # current E54 code
+    Column("name", String, nullable=False),
+    Column("region_code", String, nullable=False),
+)
+
+place = Table(
+    "place", metadata,
+    Column("place_code", String, primary_key=True),  # configured; default = the HWB's ONS code
+    Column("name", String, nullable=False),
+    Column("icb_code", String, nullable=False),
+)
+
+hwb = Table(
+    "hwb", metadata,
+    Column("hwb_code", String, primary_key=True),  # ONS code of the upper-tier authority
+    Column("name", String, nullable=False),
+    Column("icb_code", String, nullable=False),  # the ICB holding most of it
+    Column("place_code", String, nullable=False),
+)
+
+# Codes accepted in feeds that report into another HWB (City of London ->
+# Hackney, Isles of Scilly -> Cornwall).
+hwb_alias = Table(
+    "hwb_alias", metadata,
+    Column("code", String, primary_key=True),
+    Column("hwb_code", String, nullable=False),
+)
+
+# Lower-tier districts split between ICBs, kept as published (weights).
+hwb_icb_split = Table(
+    "hwb_icb_split", metadata,
+    Column("lad_code", String, nullable=False),
+    Column("hwb_code", String, nullable=False),
+    Column("icb_code", String, nullable=False),
+    Column("lsoa_count", Integer, nullable=False),
+    PrimaryKeyConstraint("lad_code", "icb_code"),
+)
+
+trust = Table(
+    "trust", metadata,
+    Column("trust_code", String, primary_key=True),  # ODS code, e.g. RR8
+    Column("name", String, nullable=False),
+    Column("icb_code", String),
+    Column("region_code", String),
+)
+
+# --- vacancy feed --------------------------------------------------------
+
+service = Table(
+    "service", metadata,
+    Column("service_id", String, primary_key=True),
+    Column("service_name", String, nullable=False),
+    Column("provider_name", String),
+    Column("service_type", String, nullable=False),
+    Column("pathway", Integer, nullable=False),
+    Column("hwb_code", String, nullable=False),
+    Column("first_reported_at", DateTime, nullable=False),  # known from then on (as-at)
+    Column("updated_run_id", Integer),
+)
+
+capacity_report = Table(
+    "capacity_report", metadata,
+    Column("service_id", String, nullable=False),
+    Column("reported_at", DateTime, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("occupied", Integer, nullable=False),
+    Column("vacant_accepting", Integer, nullable=False),
+    Column("vacant_reserved", Integer, nullable=False),
+    Column("run_id", Integer),
+    PrimaryKeyConstraint("service_id", "reported_at"),
+)
+Index("ix_capacity_report_reported_at", capacity_report.c.reported_at)
+
+# --- hub_cases feed ------------------------------------------------------
+
+
+def _case_columns() -> list[Column]:
+    return [
+        Column("hub_id", String, nullable=False),
+        Column("case_id", String, nullable=False),
+        Column("person_id", String, nullable=False),  # HMAC pseudonym of the NHS number
+        Column("age", Integer, nullable=False),
+        Column("hwb_code", String, nullable=False),
+        Column("acute_site_code", String),
+        Column("admitted_at", DateTime),
+        Column("referred_at", DateTime, nullable=False),
+        Column("discharge_ready_at", DateTime),
+        Column("pathway", Integer),
+        Column("pathway_decided_at", DateTime),
+        Column("delay_reason", String),
+        Column("discharged_at", DateTime),
+        Column("destination_service_id", String),
+        Column("ic_started_at", DateTime),
+        Column("ic_ended_at", DateTime),
+        Column("ic_outcome", String),
+        Column("readmitted_at", DateTime),
+        Column("status_91d", String),
+        Column("updated_at", DateTime, nullable=False),
+        Column("run_id", Integer),
+    ]
+
+
+hub_case = Table(  # latest state per case
+    "hub_case", metadata, *_case_columns(),
+    PrimaryKeyConstraint("hub_id", "case_id"),
+)
+
+hub_case_version = Table(  # every version received
+    "hub_case_version", metadata, *_case_columns(),
+    PrimaryKeyConstraint("hub_id", "case_id", "updated_at"),
+)
+
+# --- published NHS England sitreps ---------------------------------------
+
+sitrep_value = Table(
+    "sitrep_value", metadata,
+    Column("feed", String, nullable=False),  # nhse_acute_sitrep | nhse_community_sitrep
+    Column("period_date", Date, nullable=False),  # the day, or first day of week / month
+    Column("period_kind", String, nullable=False),  # day | week | month
+    Column("level", String, nullable=False),  # england | region | icb | trust | provider
+    Column("org_code", String, nullable=False),  # ENG, region name code, ODS code
+    Column("org_name", String),
+    Column("region_name", String),
+    Column("measure", String, nullable=False),  # nctr | discharged | remaining | discharges_p0 ...
+    Column("pathway", String),  # for discharges by destination: P0..P3, P3b, other
+    Column("value", Float),  # NULL = not submitted, never 0
+    Column("edition", String),  # the workbook's file / publication
+    Column("run_id", Integer),
+    PrimaryKeyConstraint("feed", "period_date", "level", "org_code", "measure"),
+)
+
+# --- ingest bookkeeping --------------------------------------------------
+
+ingest_run = Table(
+    "ingest_run", metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("feed", String, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String, nullable=False),  # running | ok | partial | failed | unchanged
+    Column("rows_read", Integer, nullable=False, default=0),
+    Column("rows_loaded", Integer, nullable=False, default=0),
+    Column("rows_rejected", Integer, nullable=False, default=0),
+    Column("payload_sha256", String),
+    Column("error", Text),
+)
+
+reject = Table(
+    "reject", metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("feed", String, nullable=False),
+    Column("row_number", Integer, nullable=False),  # 1 = first data row
+    Column("field", String, nullable=False),
+    Column("value", Text),  # masked where it could identify a person
+    Column("reason", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "row_number", "field"),
+)
+
+raw_payload = Table(
+    "raw_payload", metadata,
+    Column("sha256", String, primary_key=True),  # of the payload as fetched
+    Column("feed", String, nullable=False),
+    Column("path", Text, nullable=False),  # relative to the data dir
+    Column("size_bytes", Integer, nullable=False),
+    Column("pseudonymised", Boolean, nullable=False),
+    Column("first_seen_at", DateTime, nullable=False),
+)
+
+export_audit = Table(
+    "export_audit", metadata,
+    Column("export_id", Integer, primary_key=True, autoincrement=False),
+    Column("exported_at", DateTime, nullable=False),
+    Column("remote_addr", String),
+    Column("dataset", String, nullable=False),
+    Column("filters", Text, nullable=False),  # JSON
+    Column("format", String, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("suppressed", Boolean, nullable=False),
+)
