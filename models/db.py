@@ -76,3 +76,11 @@ def init_store(url: str | None = None) -> Engine:
     create_schema(engine)
     geography.load_reference(engine)
     return engine
+
+
+def ensure_store() -> Engine:
+    """The store, created and loaded with the reference geography if this is its first use."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        ready = sa.inspect(conn).has_table("meta")
+    return engine if ready else init_store()

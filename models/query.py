@@ -1,0 +1,438 @@
+"""The query builder: metric + (at, window, grain, by, filters) → one select → rows.
+
+Pages, the HTTP API, exports and the CLI all come through `run_query`, so the
+same question gives the same number everywhere. Strings from URLs and the
+command line enter through `MetricQuery.from_params`, which validates every
+value (a `QueryError` names the parameter) before any SQL is built; filter
+values are always bound parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from models import settings
+from models.metrics import (
+    REGISTRY, Count, DailyMean, Mean, Metric, PublishedSum, Percentile, Ratio, Share, Sum, SumRatio,
+)
+from models.periods import (
+    GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, london_date_of, periods_table,
+)
+from models.tables import capacity_report, hub_case, hwb, hwb_alias, icb, ingest_run, place, service, sitrep_value
+from models.vocab import AGE_BANDS, DELAY_REASONS, IC_OUTCOMES, NOT_RECORDED, SERVICE_TYPES, SITREP_LEVELS
+
+RESERVED = ("at", "from", "to", "grain", "by")
+
+
+class QueryError(ValueError):
+    """A bad query: `param` names what was wrong (HTTP 400, CLI exit 2)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.message, "parameter": self.param}
+
+
+class UnknownMetric(QueryError):
+    """No such metric (HTTP 404)."""
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    metric: str
+    at: datetime | None = None  # aware; None = now
+    from_: date | None = None
+    to: date | None = None
+    grain: str | None = None
+    by: tuple[str, ...] = ()
+    where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def cache_key(self) -> str:
+        at = self.at.isoformat() if self.at else "now"
+        where = ";".join(f"{k}={','.join(sorted(v))}" for k, v in sorted(self.where.items()))
+        return f"{self.metric}|{at}|{self.from_}|{self.to}|{self.grain}|{','.join(self.by)}|{where}"
+
+    @staticmethod
+    def from_params(metric: str, params: Mapping[str, Sequence[str] | str], *,
+                    ignore: Iterable[str] = ()) -> "MetricQuery":
+        """Build and validate a query from URL / CLI strings (`by` comma-separated; repeated values = either)."""
+        spec = get_metric(metric)
+        ignored = set(ignore)
+
+        def values(key: str) -> list[str]:
+            raw = params.get(key, [])
+            items = [raw] if isinstance(raw, str) else list(raw)
+            return [v.strip() for item in items for v in ([item] if key not in ("by",) else item.split(",")) if v.strip()]
+
+        def single(key: str) -> str | None:
+            vals = values(key)
+            if len(vals) > 1:
+                raise QueryError(key, f"`{key}` takes one value, got {len(vals)}")
+            return vals[0] if vals else None
+
+        at = parse_time("at", single("at")) if single("at") else None
+        from_ = parse_day("from", single("from")) if single("from") else None
+        to = parse_day("to", single("to")) if single("to") else None
+        if from_ and to and from_ >= to:
+            raise QueryError("to", f"`to` ({to}) must be after `from` ({from_}); the window is [from, to)")
+        grain = single("grain")
+        if grain is not None and grain not in GRAINS:
+            raise QueryError("grain", f"unknown grain {grain!r}; expected one of {', '.join(GRAINS)}")
+        by = tuple(dict.fromkeys(values("by")))
+        for dim in by:
+            if dim not in spec.dimensions:
+                raise QueryError("by", f"metric {metric!r} cannot be split by {dim!r}; "
+                                       f"dimensions: {', '.join(spec.dimensions)}")
+        where: dict[str, tuple[str, ...]] = {}
+        for key in params:
+            if key in RESERVED or key in ignored:
+                continue
+            if key not in spec.dimensions:
+                raise QueryError(key, f"unknown filter {key!r} for metric {metric!r}; "
+                                      f"filters: {', '.join(spec.dimensions)}")
+            vals = values(key)
+            if vals:
+                where[key] = tuple(dict.fromkeys(vals))
+        return MetricQuery(metric=metric, at=at, from_=from_, to=to, grain=grain, by=by, where=where)
+
+
+@dataclass
+class MetricResult:
+    metric: str
+    as_of: datetime
+    data_version: int
+    rows: list[dict[str, Any]]
+    query: MetricQuery
+    window: tuple[date, date]
+    unit: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "as_of": self.as_of.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "data_version": self.data_version,
+            "unit": self.unit,
+            "from": self.window[0].isoformat(),
+            "to": self.window[1].isoformat(),
+            "grain": self.query.grain,
+            "by": list(self.query.by),
+            "filters": {k: list(v) for k, v in self.query.where.items()},
+            "rows": self.rows,
+        }
+
+    def total(self) -> float | int | None:
+        """The value of a single-row result (no `by`, no `grain`)."""
+        return self.rows[0]["value"] if len(self.rows) == 1 else None
+
+
+def get_metric(name: str) -> Metric:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownMetric("metric", f"unknown metric {name!r}; `python app.py metrics` lists them") from None
+
+
+def parse_time(param: str, text: str) -> datetime:
+    """ISO 8601; a time without an offset is Europe/London local time; a bare date is its London midnight."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise QueryError(param, f"`{param}` must be an ISO 8601 time, got {text!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=LONDON)
+    return value.astimezone(UTC)
+
+
+def parse_day(param: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise QueryError(param, f"`{param}` must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def data_version(engine: Engine) -> int:
+    """The latest ingest run that may have changed data; caches key on it."""
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(sa.func.max(ingest_run.c.run_id))
+                             .where(ingest_run.c.status.in_(("ok", "partial")))).scalar()
+    return int(value or 0)
+
+
+# --- compilation -----------------------------------------------------------
+
+class Scope:
+    """Table aliases a measure's callables see; joins are added only when a dimension needs them."""
+
+    def __init__(self, p: Any, **tables: Any) -> None:
+        cols = p.c
+        self.p = SimpleNamespace(**{name: cols[name] for name, _ in PERIOD_COLUMNS},
+                                 start=cols.p_start, end=cols.p_end, at=cols.p_at)
+        for name, table in tables.items():
+            setattr(self, name, table.c if table is not None else None)
+
+
+def _age_band(age: ColumnElement[Any]) -> ColumnElement[Any]:
+    return sa.case((age < 65, "18-64"), (age < 75, "65-74"), (age < 85, "75-84"), else_="85+")
+
+
+def _validate_values(engine: Engine, metric: Metric, where: Mapping[str, tuple[str, ...]]) -> dict[str, list[Any]]:
+    """Check filter values against the vocabularies and the reference geography; return typed values."""
+    typed: dict[str, list[Any]] = {}
+    enums = {"service_type": SERVICE_TYPES, "delay_reason": DELAY_REASONS + (NOT_RECORDED,),
+             "ic_outcome": IC_OUTCOMES + (NOT_RECORDED,), "age_band": AGE_BANDS, "level": SITREP_LEVELS,
+             "collection": ("acute", "community")}
+    for key, vals in where.items():
+        if key == "pathway":
+            bad = [v for v in vals if v not in ("0", "1", "2", "3")]
+            if bad:
+                raise QueryError(key, f"pathway must be 0, 1, 2 or 3, got {bad[0]!r}")
+            typed[key] = [f"P{v}" for v in vals] if metric.source == "sitrep" else [int(v) for v in vals]
+        elif key in enums:
+            norm = [v.upper() if key in ("service_type", "delay_reason") or v.upper() == NOT_RECORDED
+                    else v.lower() for v in vals]
+            bad = [v for v, n in zip(vals, norm) if n not in enums[key]]
+            if bad:
+                raise QueryError(key, f"unknown {key} {bad[0]!r}; expected one of {', '.join(enums[key])}")
+            typed[key] = norm
+        elif key in ("icb", "hwb", "place"):
+            typed[key] = _known_codes(engine, key, vals)
+        else:
+            typed[key] = list(vals)
+    return typed
+
+
+def _known_codes(engine: Engine, key: str, vals: Sequence[str]) -> list[str]:
+    norm = [v.upper() for v in vals]
+    with engine.connect() as conn:
+        if key == "icb":
+            known = set(conn.execute(sa.select(icb.c.icb_code).where(icb.c.icb_code.in_(norm))).scalars())
+        elif key == "place":
+            norm = list(vals)
+            known = set(conn.execute(sa.select(place.c.place_code).where(place.c.place_code.in_(norm))).scalars())
+        else:
+            aliases = dict(conn.execute(sa.select(hwb_alias.c.code, hwb_alias.c.hwb_code)
+                                        .where(hwb_alias.c.code.in_(norm))).all())
+            norm = [aliases.get(v, v) for v in norm]
+            known = set(conn.execute(sa.select(hwb.c.hwb_code).where(hwb.c.hwb_code.in_(norm))).scalars())
+    bad = [v for v, n in zip(vals, norm) if n not in known]
+    if bad:
+        what = {"icb": "ICB ODS code (e.g. QWO)", "hwb": "HWB ONS code (e.g. E08000035)", "place": "place code"}[key]
+        raise QueryError(key, f"unknown {key} {bad[0]!r}; expected an {what} from the reference geography")
+    return norm
+
+
+def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: dict[str, list[Any]]) -> tuple[sa.Select, list[str]]:
+    measure = metric.measure
+    p = periods_table(periods, settings.stale_hours())
+    dims_needed = set(by) | set(where)
+    share_dim = measure.dimension if isinstance(measure, Share) else None
+    group_dims = list(by) + ([share_dim] if share_dim and share_dim not in by else [])
+    filters: list[ColumnElement[bool]] = []
+
+    if metric.source == "cases":
+        c = hub_case.alias("c")
+        h = hwb.alias("h") if dims_needed & {"icb", "place"} else None
+        svc = service.alias("svc") if "service_type" in dims_needed else None
+        frm = p.join(c, sa.true())
+        if h is not None:
+            frm = frm.join(h, h.c.hwb_code == c.c.hwb_code)
+        if svc is not None:
+            frm = frm.outerjoin(svc, svc.c.service_id == c.c.destination_service_id)
+        scope = Scope(p, c=c)
+        dim_expr = {
+            "hwb": c.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
+            "place": h.c.place_code if h is not None else None, "pathway": c.c.pathway,
+            "service_type": svc.c.service_type if svc is not None else None,
+            "service_id": c.c.destination_service_id, "acute_site": c.c.acute_site_code,
+            "age_band": _age_band(c.c.age), "delay_reason": sa.func.coalesce(c.c.delay_reason, NOT_RECORDED),
+            "ic_outcome": sa.func.coalesce(c.c.ic_outcome, NOT_RECORDED), "hub": c.c.hub_id,
+        }
+    elif metric.source == "capacity":
+        pr = periods_table(periods, settings.stale_hours())
+        cr = capacity_report
+        ranked = (sa.select(pr.c.k, cr.c.service_id, cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting,
+                            cr.c.vacant_reserved,
+                            sa.func.row_number().over(partition_by=(pr.c.k, cr.c.service_id),
+                                                      order_by=cr.c.reported_at.desc()).label("rn"))
+                  .select_from(pr.join(cr, sa.and_(cr.c.reported_at <= pr.c.p_at, cr.c.reported_at >= pr.c.stale_from)))
+                  # constant bounds as well as the join: lets the store skip old row groups / use the index
+                  .where(cr.c.reported_at >= min(x.row(0, settings.stale_hours())["stale_from"] for x in periods),
+                         cr.c.reported_at <= max(x.at for x in periods))
+                  .subquery("ranked"))
+        r = sa.select(ranked).where(ranked.c.rn == 1).subquery("r")
+        s = service.alias("s")
+        h = hwb.alias("h") if dims_needed & {"icb", "place"} else None
+        frm = p.join(s, s.c.first_reported_at <= p.c.p_at).outerjoin(
+            r, sa.and_(r.c.k == p.c.k, r.c.service_id == s.c.service_id))
+        if h is not None:
+            frm = frm.join(h, h.c.hwb_code == s.c.hwb_code)
+        scope = Scope(p, s=s, r=r)
+        dim_expr = {"hwb": s.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
+                    "place": h.c.place_code if h is not None else None, "pathway": s.c.pathway,
+                    "service_type": s.c.service_type, "service_id": s.c.service_id}
+    else:
+        v = sitrep_value.alias("v")
+        frm = p.join(v, sa.and_(v.c.period_date >= p.c.start_date, v.c.period_date < p.c.end_date))
+        scope = Scope(p, v=v)
+        collection = where.pop("collection", ["acute"])
+        filters.append(v.c.feed.in_([f"nhse_{x}_sitrep" for x in collection]))
+        if isinstance(measure, DailyMean):
+            filters.append(v.c.measure == measure.measure)
+        else:
+            filters.append(v.c.measure.startswith(measure.prefix))
+        if not ({"level", "org"} & (set(by) | set(where))):
+            filters.append(v.c.level == "england")  # one figure, not the sum of every level
+        dim_expr = {"level": v.c.level, "org": v.c.org_code, "pathway": v.c.pathway,
+                    "collection": sa.case((v.c.feed == "nhse_community_sitrep", "community"), else_="acute")}
+
+    for key, vals in where.items():
+        if share_dim and key == share_dim:
+            continue  # applied to the numerator after aggregation
+        filters.append(dim_expr[key].in_(vals))
+
+    row_filter = measure.where(scope) if hasattr(measure, "where") else sa.true()
+    if isinstance(measure, Count):
+        aggs = [sa.func.count().label("value"), sa.null().label("num"), sa.null().label("den")]
+    elif isinstance(measure, Sum):
+        aggs = [sa.func.sum(measure.expr(scope)).label("value"), sa.null().label("num"), sa.null().label("den")]
+    elif isinstance(measure, Ratio):
+        aggs = [sa.null().label("value"), sa.func.sum(sa.case((measure.numerator(scope), 1), else_=0)).label("num"),
+                sa.func.count().label("den")]
+    elif isinstance(measure, SumRatio):
+        aggs = [sa.null().label("value"), sa.func.sum(measure.numerator(scope)).label("num"),
+                sa.func.sum(measure.denominator(scope)).label("den")]
+    elif isinstance(measure, Percentile):
+        from models.dialects import percentile_cont
+        aggs = [percentile_cont(measure.fraction, measure.expr(scope)).label("value"),
+                sa.null().label("num"), sa.null().label("den")]
+    elif isinstance(measure, Mean):
+        aggs = [sa.func.avg(measure.expr(scope)).label("value"), sa.null().label("num"), sa.null().label("den")]
+    elif isinstance(measure, Share):
+        aggs = [sa.null().label("value"), sa.func.count().label("num"), sa.null().label("den")]
+    elif isinstance(measure, DailyMean):
+        v_ = scope.v
+        aggs = [sa.null().label("value"), sa.func.sum(v_.value).label("num"),
+                sa.func.count(sa.distinct(sa.case((v_.value.is_not(None), v_.period_date)))).label("den")]
+    elif isinstance(measure, PublishedSum):
+        aggs = [sa.func.sum(scope.v.value).label("value"), sa.null().label("num"), sa.null().label("den")]
+    else:  # pragma: no cover - the registry only holds the types above
+        raise TypeError(measure)
+
+    dim_cols = [dim_expr[d].label(f"d_{d}") for d in group_dims]
+    stmt = (sa.select(p.c.k, *dim_cols, *aggs).select_from(frm)
+            .where(row_filter, *filters)
+            .group_by(p.c.k, *[dim_expr[d] for d in group_dims]))
+    return stmt, group_dims
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _ratio(num: Any, den: Any) -> float | None:
+    return None if not den else float(num) / float(den)
+
+
+def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
+    metric = get_metric(q.metric)
+    for dim in list(q.by) + list(q.where):
+        if dim not in metric.dimensions:
+            raise QueryError("by" if dim in q.by else dim, f"metric {q.metric!r} has no dimension {dim!r}")
+    if q.grain is not None and q.grain not in GRAINS:
+        raise QueryError("grain", f"unknown grain {q.grain!r}")
+    at = (q.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    window = default_window(at, q.from_, q.to)
+    where = _validate_values(engine, metric, q.where)
+    share_filter = None
+    if isinstance(metric.measure, Share) and metric.measure.dimension in where:
+        share_filter = set(where[metric.measure.dimension])
+    periods = build_periods(at=at, from_=window[0], to=window[1], grain=q.grain, snapshot=metric.kind == "snapshot")
+    if not periods:  # the whole window lies after `at`: nothing has happened in it yet
+        naive = at.replace(tzinfo=None)
+        periods = [Period(label=window[0], start=naive, end=naive, at=naive, start_date=window[0], end_date=window[0])]
+    stmt, group_dims = _compile(metric, periods, q.by, where)
+    with engine.connect() as conn:
+        fetched = [dict(row._mapping) for row in conn.execute(stmt)]
+        version = data_version(engine)
+    rows = _shape_rows(metric, periods, q, group_dims, fetched, share_filter)
+    return MetricResult(metric=metric.name, as_of=at, data_version=version, rows=rows, query=q,
+                        window=window, unit=metric.unit)
+
+
+def _shape_rows(metric: Metric, periods: list[Period], q: MetricQuery, group_dims: list[str],
+                fetched: list[dict[str, Any]], share_filter: set[Any] | None) -> list[dict[str, Any]]:
+    measure = metric.measure
+    label_of = {i: p.label for i, p in enumerate(periods)}
+    if isinstance(measure, Share):
+        fetched = _shares(measure, q.by, fetched, share_filter)
+    out: list[dict[str, Any]] = []
+    for row in fetched:
+        num, den, value = _plain(row["num"]), _plain(row["den"]), _plain(row["value"])
+        if isinstance(measure, (Ratio, SumRatio, DailyMean, Share)):
+            value = _ratio(num, den)
+        elif isinstance(measure, Sum) and value is None:
+            value = 0
+        shaped: dict[str, Any] = {}
+        if q.grain:
+            shaped["period"] = label_of[row["k"]].isoformat()
+        for d in q.by:
+            shaped[d] = _plain(row[f"d_{d}"])
+        shaped.update(value=value, numerator=num, denominator=den)
+        shaped["_k"] = row["k"]
+        out.append(shaped)
+    if not q.by:  # one row per period, even where nothing happened
+        have = {r["_k"] for r in out}
+        for i, p in enumerate(periods):
+            if i not in have:
+                filler: dict[str, Any] = {"period": p.label.isoformat()} if q.grain else {}
+                filler.update(_empty(metric))
+                filler["_k"] = i
+                out.append(filler)
+    out.sort(key=lambda r: (r["_k"], *[(r.get(d) is None, str(r.get(d))) for d in q.by]))
+    for r in out:
+        del r["_k"]
+    return out
+
+
+def _empty(metric: Metric) -> dict[str, Any]:
+    m = metric.measure
+    if isinstance(m, (Count, Sum)):
+        return {"value": 0, "numerator": None, "denominator": None}
+    if isinstance(m, (Ratio, SumRatio, Share)):
+        return {"value": None, "numerator": 0, "denominator": 0}
+    return {"value": None, "numerator": None, "denominator": None}
+
+
+def _shares(measure: Share, by: tuple[str, ...], fetched: list[dict[str, Any]],
+            share_filter: set[Any] | None) -> list[dict[str, Any]]:
+    """Numerator per group, denominator = all rows of the same period and other dimensions."""
+    dim = f"d_{measure.dimension}"
+    others = [f"d_{d}" for d in by if d != measure.dimension]
+    totals: dict[tuple[Any, ...], int] = {}
+    for row in fetched:
+        key = (row["k"], *[row[o] for o in others])
+        totals[key] = totals.get(key, 0) + int(row["num"])
+    keep_dim = measure.dimension in by
+    grouped: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in fetched:
+        others_key = (row["k"], *[row[o] for o in others])
+        has_value = not (measure.require_value and row[dim] in (None, NOT_RECORDED))
+        selected = share_filter is None or row[dim] in share_filter
+        if keep_dim and not (has_value and selected):
+            continue  # not a row of the answer; it still counted in the denominator above
+        entry = grouped.setdefault((*others_key, row[dim] if keep_dim else None),
+                                   {**row, "num": 0, "den": totals[others_key]})
+        entry["num"] += int(row["num"]) if (has_value and selected) else 0
+    return list(grouped.values())

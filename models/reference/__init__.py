@@ -1,0 +1,1 @@
+"""England's reference geography, shipped as CSVs (see README.md); `build.py` derives them."""
