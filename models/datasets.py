@@ -29,8 +29,10 @@ from sqlalchemy.engine import Engine
 
 from models import settings
 from models.periods import london_date_of, london_midnight_utc
-from models.query import MetricQuery, MetricResult, QueryError, run_query
-from models.tables import capacity_report, hub_case, hwb, icb, place, service, sitrep_value, trust
+from models.query import MetricQuery, MetricResult, QueryError, parse_time, run_query
+from models.query import _known_codes as known_geography_codes  # the metrics layer's own check: one rule
+from models.vocab import AGE_BANDS, NOT_RECORDED, SITREP_LEVELS
+from models.tables import capacity_report, hub_case, hwb, service, sitrep_value, trust
 
 LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
@@ -64,7 +66,10 @@ class DatasetQuery:
 
     def filters(self) -> dict[str, Any]:
         """The request's filters as plain JSON (audit row, XLSX info sheet, Parquet metadata)."""
-        out: dict[str, Any] = {"at": self.at.isoformat() if self.at_given else None}
+        out: dict[str, Any] = {}
+        if self.metric_query is not None:
+            out["name"] = self.metric_query.metric
+        out["at"] = self.at.isoformat() if self.at_given else None
         if self.from_:
             out["from"] = self.from_.isoformat()
         if self.to:
@@ -78,10 +83,7 @@ class DatasetQuery:
 
 # --- parameters ----------------------------------------------------------
 
-AGE_BANDS = ("18-64", "65-74", "75-84", "85+")
 SITREP_FEEDS = ("nhse_acute_sitrep", "nhse_community_sitrep")
-SITREP_LEVELS = ("england", "region", "icb", "trust", "provider")
-NOT_RECORDED = "NOT_RECORDED"
 MAX_LIMIT = 100_000
 # Parameters every dataset accepts that are not filters on rows.
 CONTROL_PARAMS = ("format", "limit")
@@ -103,17 +105,6 @@ DATASETS: dict[str, str] = {
     "metric": "A metric's rows from the metrics layer (name=), as the API and pages show them.",
     "sitrep": "Published NHS England sitrep values (from/to select period dates).",
 }
-
-
-def parse_at(raw: str) -> datetime:
-    """ISO 8601 → aware UTC; a time without an offset is Europe/London wall-clock time."""
-    text = raw.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)  # ValueError on nonsense
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=LONDON)
-    return parsed.astimezone(UTC)
 
 
 def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -144,11 +135,6 @@ def _values(params: Mapping[str, Sequence[str]], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _known_codes(engine: Engine, column: sa.Column[Any], codes: tuple[str, ...]) -> set[str]:
-    with engine.connect() as conn:
-        return set(conn.execute(sa.select(column).where(column.in_(codes))).scalars())
-
-
 def _check_filter(engine: Engine, dataset: str, name: str, values: tuple[str, ...]) -> tuple[str, ...]:
     """Validate one filter's values; codes are checked against the reference geography."""
     for v in values:
@@ -172,13 +158,8 @@ def _check_filter(engine: Engine, dataset: str, name: str, values: tuple[str, ..
         if bad:
             raise QueryError("level", f"level must be one of {', '.join(SITREP_LEVELS)}, not {bad[0]!r}")
     elif name in ("icb", "hwb", "place"):
-        column = {"icb": icb.c.icb_code, "hwb": hwb.c.hwb_code, "place": place.c.place_code}[name]
-        if name == "icb":
-            values = tuple(v.upper() for v in values)
-        known = _known_codes(engine, column, values)
-        unknown = [v for v in values if v not in known]
-        if unknown:
-            raise QueryError(name, f"unknown {name} code {unknown[0]!r}")
+        # Upper-cased, HWB aliases resolved, unknown codes refused — as for metrics.
+        values = tuple(known_geography_codes(engine, name, values))
     return values
 
 
@@ -215,13 +196,7 @@ def parse_dataset_params(engine: Engine, dataset: str, params: Mapping[str, Sequ
             raise QueryError(key, f"{dataset} exports take no parameter {key!r}; they take {', '.join(sorted(allowed))}")
 
     at_raw = _single(params, "at")
-    if at_raw is None:
-        at = datetime.now(UTC)
-    else:
-        try:
-            at = parse_at(at_raw)
-        except ValueError:
-            raise QueryError("at", f"at must be an ISO 8601 time, not {at_raw!r}") from None
+    at = parse_time("at", at_raw) if at_raw is not None else datetime.now(UTC).replace(microsecond=0)
     from_, to = _date(params, "from"), _date(params, "to")
     if from_ and to and from_ >= to:
         raise QueryError("to", "to must be after from (the window is [from, to))")
@@ -234,10 +209,7 @@ def parse_dataset_params(engine: Engine, dataset: str, params: Mapping[str, Sequ
 
 
 def _metric_at(mq: MetricQuery, at_raw: str | None) -> datetime:
-    at = getattr(mq, "at", None)
-    if isinstance(at, datetime):
-        return at if at.tzinfo else at.replace(tzinfo=UTC)
-    return parse_at(at_raw) if at_raw else datetime.now(UTC)
+    return mq.at if mq.at is not None else datetime.now(UTC).replace(microsecond=0)
 
 
 # --- columns ---------------------------------------------------------------

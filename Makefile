@@ -1,0 +1,46 @@
+# Homeward: `make run` serves the demo dashboard; `make test` runs the whole suite.
+# Both set up everything they need on a fresh Debian-like machine (apt as root).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: run test venv system-test-deps demo-data bench clean-data
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
+	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV) || { $(APT) update -qq && $(APT) install -y -qq python3-venv && $(PY) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+# PostgreSQL (for the store tests on the scaled-out form) and Chromium (browser tests).
+system-test-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing postgresql and chromium (apt)"; \
+	  $(APT) update -qq && $(APT) install -y -qq postgresql chromium fonts-dejavu-core >/dev/null; \
+	fi
+
+# The demo system's history, generated once and loaded by the same road as real feeds.
+demo-data: venv
+	$(BIN)/python app.py init
+	@if [ ! -f "$${HOMEWARD_DATA_DIR:-data}/demo/state.json" ]; then \
+	  $(BIN)/python app.py demo && \
+	  { $(BIN)/python app.py ingest vacancy "$${HOMEWARD_DATA_DIR:-data}/demo/vacancy.csv" || [ $$? = 3 ]; } && \
+	  { $(BIN)/python app.py ingest hub_cases "$${HOMEWARD_DATA_DIR:-data}/demo/hub_cases.csv" || [ $$? = 3 ]; }; \
+	fi
+
+run: demo-data
+	HOMEWARD_DEMO=1 $(BIN)/python app.py serve
+
+test: venv system-test-deps
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/ingest.py
