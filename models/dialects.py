@@ -31,7 +31,7 @@ def whole_days(start: ColumnElement[Any], end: ColumnElement[Any]) -> ColumnElem
 
 
 def epoch_seconds(ts: ColumnElement[Any]) -> ColumnElement[Any]:
-    return sa.cast(sa.extract("epoch", ts), sa.Float)
+    return sa.cast(sa.extract("epoch", ts), sa.Double)  # FLOAT is 32-bit in DuckDB
 
 
 def seconds_between(start: ColumnElement[Any], end: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -120,7 +120,8 @@ def build_periods(*, at: datetime, from_: date, to: date, grain: str | None, sna
             continue  # entirely after `at`: nothing can have happened yet
         end = min(end, at_naive)
         periods.append(Period(
-            label=bucket_start if grain else from_, start=start, end=end, at=end,
+            # a snapshot is measured at each period's end; a period metric is as at `at` throughout
+            label=bucket_start if grain else from_, start=start, end=end, at=end if snapshot else at_naive,
             start_date=first, end_date=min(last, at_date + timedelta(days=1)),
         ))
     return periods
