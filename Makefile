@@ -30,7 +30,7 @@ system-test-deps:
 demo-data: venv
 	$(BIN)/python app.py init
 	@if [ ! -f "$${HOMEWARD_DATA_DIR:-data}/demo/state.json" ]; then \
-	  $(BIN)/python app.py demo && \
+	  $(BIN)/python app.py demo --days 120 && \
 	  { $(BIN)/python app.py ingest vacancy "$${HOMEWARD_DATA_DIR:-data}/demo/vacancy.csv" || [ $$? = 3 ]; } && \
 	  { $(BIN)/python app.py ingest hub_cases "$${HOMEWARD_DATA_DIR:-data}/demo/hub_cases.csv" || [ $$? = 3 ]; }; \
 	fi
