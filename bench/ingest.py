@@ -1,0 +1,75 @@
+"""Ingest benchmark: one million vacancy rows and one million hub case rows through the real road.
+
+    .venv/bin/python bench/ingest.py [--rows N]
+
+Generates both CSVs in a temporary folder, ingests each into a fresh DuckDB
+file with `ingest.base.run_feed`, and prints rows/s and the process's peak
+memory (ru_maxrss). Targets on 2 cores: vacancy >= 200,000 rows/s, hub cases
+>= 100,000 rows/s (including pseudonymisation), peak memory <= 1 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def write_vacancy(path: Path, n: int) -> None:
+    with path.open("w") as fh:
+        fh.write("service_id,service_name,provider_name,service_type,hwb_code,capacity,occupied,"
+                 "vacant_accepting,vacant_reserved,reported_at\n")
+        for i in range(n):
+            fh.write(f"S{i % 5000},Service {i % 5000},Provider,P2_CARE_HOME,E08000035,40,20,10,5,"
+                     f"2024-{1 + i // 5000 % 12:02d}-{1 + i // 60000 % 28:02d}T{i // 1680000 % 24:02d}:00:00Z\n")
+
+
+def write_cases(path: Path, n: int) -> None:
+    from ingest.pseudonym import with_check_digit
+
+    with path.open("w") as fh:
+        fh.write("case_id,nhs_number,age,hwb_code,referred_at,discharge_ready_at,pathway,delay_reason,"
+                 "discharged_at,updated_at\n")
+        k = 700_000_000
+        for i in range(n):
+            number = None
+            while number is None:
+                number = with_check_digit(f"{k:09d}")
+                k += 1
+            fh.write(f"C{i},{number},{18 + i % 100},E08000035,2024-03-0{1 + i % 9}T10:00:00Z,"
+                     f"2024-03-1{i % 9} 09:00,{i % 4},P2_BED,2024-03-2{i % 9} 15:00,2024-04-01 12:00\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="homeward-bench-") as tmp:
+        os.environ["HOMEWARD_DATA_DIR"] = str(Path(tmp) / "data")
+        os.environ["HOMEWARD_DB_URL"] = f"duckdb:///{tmp}/bench.duckdb"
+        os.environ.setdefault("HOMEWARD_PSEUDO_KEY", "bench-key")
+        from ingest.base import run_feed
+        from models.db import init_store
+
+        engine = init_store()
+        for feed, writer in (("vacancy", write_vacancy), ("hub_cases", write_cases)):
+            path = Path(tmp) / f"{feed}.csv"
+            writer(path, args.rows)
+            started = time.perf_counter()
+            summary = run_feed(engine, feed, str(path))
+            seconds = time.perf_counter() - started
+            assert summary.status == "ok" and summary.rows_loaded == args.rows, summary.to_json()
+            print(f"{feed:10s} {args.rows:>9,d} rows {path.stat().st_size / 1e6:7.1f} MB "
+                  f"{seconds:6.2f} s {args.rows / seconds:>10,.0f} rows/s")
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak memory (ru_maxrss) {peak_mb:,.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""`vacancy`: provider capacity and vacancies, one row per service per report (feeds.md §1).
+
+Natural key (service_id, reported_at): a later delivery of the same key
+replaces the values. The service table keeps the latest name, type and HWB
+(by report time, so an old report delivered late does not undo a rename),
+and first_reported_at is the earliest report ever seen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ingest import bulk
+from ingest.base import FeedContext, LoadResult
+from ingest.checks import Check, Field, Validation
+from ingest.feeds.geography_lookup import hwb_codes
+from ingest.formats import Tabular, UnreadableDelivery, read_delivery
+from models.tables import service
+
+SERVICE_TYPES: dict[str, int] = {
+    "P1_REABLEMENT": 1, "P1_REHAB": 1, "P1_BRIDGING": 1,
+    "P2_COMMUNITY_HOSPITAL": 2, "P2_CARE_HOME": 2, "P2_IC_UNIT": 2,
+    "P3_RESIDENTIAL": 3, "P3_NURSING": 3,
+}
+
+FIELDS: tuple[Field, ...] = (
+    Field("service_id", required=True),
+    Field("service_name"),
+    Field("provider_name"),
+    Field("service_type", "enum", required=True, values=tuple(SERVICE_TYPES)),
+    Field("hwb_code", "code"),
+    Field("capacity", "int", required=True, minimum=0),
+    Field("occupied", "int", required=True, minimum=0),
+    Field("vacant_accepting", "int", required=True, minimum=0),
+    Field("vacant_reserved", "int", minimum=0, default="'0'"),
+    Field("reported_at", "time", required=True),
+)
+REQUIRED_COLUMNS = tuple(f.name for f in FIELDS if f.required)
+
+
+def require_columns(parsed: Tabular, required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in parsed.table.column_names]
+    if missing:
+        raise UnreadableDelivery("required column missing: " + ", ".join(missing))
+
+
+class VacancyFeed:
+    name = "vacancy"
+
+    def parse(self, payload: bytes, ctx: FeedContext) -> Tabular:
+        parsed = read_delivery(payload)
+        require_columns(parsed, REQUIRED_COLUMNS)
+        return parsed
+
+    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
+        ext = parsed.format if isinstance(parsed, Tabular) else "bin"
+        return payload, ext, False  # no person-level data: kept as delivered
+
+    def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
+        checked = validate(conn, parsed, ctx)
+        good = checked.good
+        if good.num_rows:
+            bulk.stage(conn, "stage_capacity", good)
+            _upsert(conn, run_id)
+            bulk.drop_stage(conn, "stage_capacity")
+            bulk.drop_stage(conn, "stage_service")
+        return LoadResult(rows_read=checked.rows_read, rows_loaded=checked.rows_read - checked.rows_rejected,
+                          rows_rejected=checked.rows_rejected, rejects=checked.rejects)
+
+
+@dataclass
+class _Checked:
+    good: pa.Table
+    rejects: pa.Table
+    rows_read: int
+    rows_rejected: int
+
+
+def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> _Checked:
+    v = Validation(FIELDS, ctx.fetched_at)
+    try:
+        v.add_lookup("geo_hwb", hwb_codes(conn))
+        known = [r[0] for r in conn.execute(sa.select(service.c.service_id))]
+        v.add_lookup("known_service", pa.table({"service_id": pa.array(known, type=pa.string())}))
+        v.type_rows(parsed.table)
+        v.db.execute("ALTER TABLE typed ADD COLUMN stored_hwb VARCHAR")
+        v.db.execute("UPDATE typed SET stored_hwb = g.hwb_code FROM geo_hwb g WHERE typed.hwb_code = g.code")
+        # A service is known if the store has it, or if this delivery introduces it properly.
+        v.db.execute(
+            "CREATE TABLE introduced AS SELECT DISTINCT service_id FROM typed "
+            "WHERE service_id IS NOT NULL AND service_name IS NOT NULL AND stored_hwb IS NOT NULL "
+            "UNION SELECT service_id FROM known_service")
+        checks = v.field_checks() + [
+            Check("hwb_code", "hwb_code IS NOT NULL AND stored_hwb IS NULL",
+                  "'hwb_code ''' || t_hwb_code || ''' is not an upper-tier local authority (health and wellbeing board) "
+                  "in the reference geography'", "t_hwb_code", 2),
+            Check("service_name",
+                  "service_id IS NOT NULL AND service_name IS NULL AND service_id NOT IN (SELECT service_id FROM introduced)",
+                  "'service ''' || service_id || ''' is new: service_name and hwb_code are required for a new service'",
+                  "NULL", 2),
+            Check("hwb_code",
+                  "service_id IS NOT NULL AND t_hwb_code IS NULL AND service_id NOT IN (SELECT service_id FROM introduced)",
+                  "'service ''' || service_id || ''' is new: service_name and hwb_code are required for a new service'",
+                  "NULL", 2),
+            Check("capacity",
+                  "capacity IS NOT NULL AND occupied IS NOT NULL AND vacant_accepting IS NOT NULL "
+                  "AND vacant_reserved IS NOT NULL AND occupied + vacant_accepting + vacant_reserved > capacity",
+                  "'occupied (' || occupied || ') + vacant_accepting (' || vacant_accepting || ') + vacant_reserved (' "
+                  "|| vacant_reserved || ') = ' || (occupied + vacant_accepting + vacant_reserved) "
+                  "|| ' is more than capacity (' || capacity || ')'",
+                  "t_capacity", 3),
+        ]
+        v.run_checks(checks)
+        pathway = "CASE " + " ".join(f"WHEN service_type = '{t}' THEN {p}" for t, p in SERVICE_TYPES.items()) + " END"
+        # The same key twice in one delivery: the later row is the correction.
+        result = v.finish(
+            f"SELECT service_id, service_name, provider_name, service_type, {pathway} AS pathway, "
+            "stored_hwb AS hwb_code, capacity, occupied, vacant_accepting, vacant_reserved, reported_at, row_no "
+            "FROM good_rows QUALIFY row_number() OVER (PARTITION BY service_id, reported_at ORDER BY row_no DESC) = 1")
+        return _Checked(result.good, result.rejects, result.rows_read, result.rows_rejected)
+    finally:
+        v.close()
+
+
+def _upsert(conn: Connection, run_id: int) -> None:
+    params = {"run_id": run_id}
+    # Per service in this delivery: its span of reports and its latest attributes; is_latest says
+    # whether this delivery holds the newest report the store will have for it.
+    conn.execute(sa.text("""
+        CREATE TEMP TABLE stage_service AS
+        WITH s AS (
+            SELECT service_id,
+                   min(reported_at) AS first_reported_at,
+                   max(reported_at) AS latest_reported_at
+            FROM stage_capacity GROUP BY service_id
+        ),
+        latest AS (
+            SELECT c.service_id, c.service_type, c.pathway, c.service_name, c.provider_name, c.hwb_code,
+                   row_number() OVER (PARTITION BY c.service_id ORDER BY c.reported_at DESC, c.row_no DESC) AS rn
+            FROM stage_capacity c
+        ),
+        named AS (
+            SELECT service_id, service_name, hwb_code, provider_name,
+                   row_number() OVER (PARTITION BY service_id ORDER BY reported_at DESC, row_no DESC) AS rn
+            FROM stage_capacity WHERE service_name IS NOT NULL AND hwb_code IS NOT NULL
+        )
+        SELECT s.service_id, s.first_reported_at, s.latest_reported_at,
+               l.service_type, l.pathway,
+               COALESCE(l.service_name, n.service_name) AS service_name,
+               COALESCE(l.hwb_code, n.hwb_code) AS hwb_code,
+               COALESCE(l.provider_name, n.provider_name) AS provider_name,
+               (s.latest_reported_at >= COALESCE(
+                    (SELECT max(r.reported_at) FROM capacity_report r WHERE r.service_id = s.service_id),
+                    s.latest_reported_at)) AS is_latest
+        FROM s JOIN latest l ON l.service_id = s.service_id AND l.rn = 1
+        LEFT JOIN named n ON n.service_id = s.service_id AND n.rn = 1
+    """))
+    conn.execute(sa.text("""
+        INSERT INTO service (service_id, service_name, provider_name, service_type, pathway, hwb_code,
+                             first_reported_at, updated_run_id)
+        SELECT service_id, service_name, provider_name, service_type, pathway, hwb_code, first_reported_at, :run_id
+        FROM stage_service WHERE service_name IS NOT NULL AND hwb_code IS NOT NULL
+        ON CONFLICT (service_id) DO NOTHING
+    """), params)
+    conn.execute(sa.text("""
+        UPDATE service SET
+            first_reported_at = CASE WHEN s.first_reported_at < service.first_reported_at
+                                     THEN s.first_reported_at ELSE service.first_reported_at END,
+            service_name = CASE WHEN s.is_latest THEN COALESCE(s.service_name, service.service_name) ELSE service.service_name END,
+            provider_name = CASE WHEN s.is_latest THEN COALESCE(s.provider_name, service.provider_name) ELSE service.provider_name END,
+            service_type = CASE WHEN s.is_latest THEN s.service_type ELSE service.service_type END,
+            pathway = CASE WHEN s.is_latest THEN s.pathway ELSE service.pathway END,
+            hwb_code = CASE WHEN s.is_latest THEN COALESCE(s.hwb_code, service.hwb_code) ELSE service.hwb_code END,
+            updated_run_id = :run_id
+        FROM stage_service s
+        WHERE service.service_id = s.service_id
+    """), params)
+    conn.execute(sa.text("""
+        INSERT INTO capacity_report (service_id, reported_at, capacity, occupied, vacant_accepting, vacant_reserved, run_id)
+        SELECT service_id, reported_at, capacity, occupied, vacant_accepting, vacant_reserved, :run_id
+        FROM stage_capacity
+        ON CONFLICT (service_id, reported_at) DO UPDATE SET
+            capacity = EXCLUDED.capacity, occupied = EXCLUDED.occupied,
+            vacant_accepting = EXCLUDED.vacant_accepting, vacant_reserved = EXCLUDED.vacant_reserved,
+            run_id = EXCLUDED.run_id
+    """), params)
+
+
+FEED = VacancyFeed()

@@ -1,0 +1,137 @@
+"""Reading a delivery: CSV or JSON (array or newline-delimited) into a table of text columns.
+
+Every value stays text here: the feed's checks decide what a good value is, so
+that a bad one becomes a reject with a reason rather than a parser error.
+Column names are folded to lower case and stripped, as feeds.md allows.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+BOM = b"\xef\xbb\xbf"
+
+
+class UnreadableDelivery(Exception):
+    """The whole delivery cannot be used: wrong format, broken file, missing required column."""
+
+
+@dataclass(frozen=True)
+class Tabular:
+    table: pa.Table  # every column pa.string(), names normalised
+    format: str  # "csv" | "json"
+
+
+def normalise_name(name: str) -> str:
+    return name.strip().lower()
+
+
+def sniff_format(payload: bytes) -> str:
+    head = payload[:4096].lstrip()
+    return "json" if head[:1] in (b"[", b"{") else "csv"
+
+
+def read_delivery(payload: bytes) -> Tabular:
+    if payload.startswith(BOM):
+        payload = payload[len(BOM):]
+    if not payload.strip():
+        raise UnreadableDelivery("the delivery is empty")
+    fmt = sniff_format(payload)
+    table = _read_json(payload) if fmt == "json" else _read_csv(payload)
+    return Tabular(table=table, format=fmt)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    normalised = [normalise_name(n) for n in names]
+    seen: set[str] = set()
+    for name in normalised:
+        if name in seen:
+            raise UnreadableDelivery(f"column '{name}' appears more than once")
+        seen.add(name)
+    return normalised
+
+
+def _read_csv(payload: bytes) -> pa.Table:
+    first_line = payload.split(b"\n", 1)[0]
+    try:
+        header_text = first_line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableDelivery("the delivery is not UTF-8 text") from None
+    header = next(csv.reader(io.StringIO(header_text)), [])
+    if not header or all(not h.strip() for h in header):
+        raise UnreadableDelivery("the CSV has no header row")
+    names = _unique_names(header)
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(payload),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=16 << 20),
+            # Every column as text, empty as missing: the checks type them.
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
+            ),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        # A ragged row or invalid UTF-8: the file is broken, not just a row.
+        raise UnreadableDelivery(f"the CSV cannot be read: {exc}") from None
+    return table
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 5.0 in JSON is the whole number 5
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)  # nested values fail their field's check with a readable reason
+
+
+def _read_json(payload: bytes) -> pa.Table:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableDelivery("the delivery is not UTF-8 text") from None
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("["):
+            records = json.loads(stripped)
+        else:
+            records = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise UnreadableDelivery(f"the JSON cannot be read: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise UnreadableDelivery("the JSON must be an array of objects or one object per line")
+    columns: dict[str, list[str | None]] = {}
+    for index, record in enumerate(records):
+        keys = _unique_names(list(record.keys()))
+        for key, value in zip(keys, record.values()):
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = [None] * index
+            column.append(_text(value))
+        for column in columns.values():
+            if len(column) == index:  # this record lacked the key
+                column.append(None)
+    return pa.table({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
+
+
+def write_delivery(table: pa.Table, fmt: str) -> bytes:
+    """A table back to bytes in its delivery's format (for the kept, pseudonymised copy)."""
+    if fmt == "csv":
+        sink = io.BytesIO()
+        pacsv.write_csv(table, sink)
+        return sink.getvalue()
+    lines = (json.dumps(row, ensure_ascii=False) for row in table.to_pylist())
+    return ("\n".join(lines) + "\n").encode("utf-8")

@@ -1,0 +1,51 @@
+"""NHS number checks, pseudonyms, masking and the generated key."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import stat
+from pathlib import Path
+
+import pytest
+
+from ingest.formats import UnreadableDelivery, read_delivery
+from ingest.pseudonym import Pseudonymiser, is_valid_nhs_number, load_key, mask, scrub, with_check_digit
+
+
+def test_modulus_11_hand_checked() -> None:
+    assert is_valid_nhs_number("9434765919") and is_valid_nhs_number("943 476 5919")
+    assert is_valid_nhs_number("4010232137")
+    assert not is_valid_nhs_number("9434765918")  # check digit should be 9
+    assert not is_valid_nhs_number("943476591")
+    # 1000000010? weights: 1*10 + 1*2 = 12; 12 mod 11 = 1; 11-1 = 10 -> no valid check digit
+    assert with_check_digit("100000001") is None
+    assert with_check_digit("943476591") == "9434765919"
+
+
+def test_pseudonym_is_keyed_hmac_sha256_of_the_digits() -> None:
+    p = Pseudonymiser(b"k")
+    assert p.pseudonym("943 476 5919") == hmac.new(b"k", b"9434765919", hashlib.sha256).hexdigest()
+    assert p.pseudonym("9434765919") != Pseudonymiser(b"other").pseudonym("9434765919")
+
+
+def test_mask_and_scrub() -> None:
+    assert mask("9434765919") == "943*******"
+    assert scrub("row 4: 9434765919 and 943 476 5919, id 12345") == "row 4: 943******* and 943*******, id 12345"
+
+
+def test_key_generated_once_with_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOMEWARD_PSEUDO_KEY")
+    first = load_key()
+    path = tmp_path / "data" / "pseudo.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_key() == first and len(first) == 64
+
+
+def test_formats_bom_case_and_whitespace_in_names() -> None:
+    table = read_delivery(b"\xef\xbb\xbf Service_ID ,CAPACITY\n1-100, 3\n").table
+    assert table.column_names == ["service_id", "capacity"]
+    assert table.to_pylist() == [{"service_id": "1-100", "capacity": " 3"}]
+    ndjson = read_delivery(b'{"A": 1}\n{"a": 2.0, "b": null}\n').table
+    assert ndjson.to_pylist() == [{"a": "1", "b": None}, {"a": "2", "b": None}]
+    with pytest.raises(UnreadableDelivery, match="appears more than once"):
+        read_delivery(b"a,A\n1,2\n")
