@@ -90,12 +90,19 @@ class DailyMean:
 
 
 @dataclass(frozen=True)
+class PublishedRatio:
+    """Σ published `numerator` figures ÷ Σ published `denominator` figures over the window."""
+    numerator: str
+    denominator: str
+
+
+@dataclass(frozen=True)
 class PublishedSum:
     """Published monthly counts whose measure starts with `prefix`, summed."""
     prefix: str
 
 
-Measure = Count | Sum | Ratio | SumRatio | Percentile | Mean | Share | DailyMean | PublishedSum
+Measure = Count | Sum | Ratio | SumRatio | Percentile | Mean | Share | DailyMean | PublishedRatio | PublishedSum
 
 
 @dataclass(frozen=True)
@@ -323,6 +330,10 @@ _METRICS: tuple[Metric, ...] = (
     Metric("sitrep_remaining", "Published NCTR remaining", "Published daily count of those patients remaining in hospital "
            "(mean daily total over a window, days with a value only).", "people", "period", "sitrep", "down",
            DailyMean("remaining"), SITREP_DIMS, None, "Benchmark"),
+    Metric("sitrep_discharged_share", "Published share of NCTR discharged", "Σ published daily `discharged` ÷ Σ "
+           "published daily NCTR over the window: the share of patients no longer meeting the criteria to reside who "
+           "were discharged each day. Comparable between organisations of different sizes.", "rate", "period",
+           "sitrep", "up", PublishedRatio("discharged", "nctr"), SITREP_DIMS, None, "Benchmark"),
     Metric("sitrep_discharges_by_pathway", "Published discharges by pathway", "Published monthly discharges by "
            "destination / pathway (Table 4), summed over the months starting in the window (use with `by=pathway`).",
            "people", "period", "sitrep", "none", PublishedSum("discharges_"), SITREP_PATHWAY_DIMS, None, "Benchmark"),

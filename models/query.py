@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from models import settings
 from models.metrics import (
-    REGISTRY, Count, DailyMean, Mean, Metric, PublishedSum, Percentile, Ratio, Share, Sum, SumRatio,
+    REGISTRY, Count, DailyMean, Mean, Metric, PublishedRatio, PublishedSum, Percentile, Ratio, Share, Sum, SumRatio,
 )
 from models.periods import (
     GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, london_date_of, periods_table,
@@ -288,6 +288,8 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
         filters.append(v.c.feed.in_([f"nhse_{x}_sitrep" for x in collection]))
         if isinstance(measure, DailyMean):
             filters.append(v.c.measure == measure.measure)
+        elif isinstance(measure, PublishedRatio):
+            filters.append(v.c.measure.in_((measure.numerator, measure.denominator)))
         else:
             filters.append(v.c.measure.startswith(measure.prefix))
         if not ({"level", "org"} & (set(by) | set(where))):
@@ -323,6 +325,11 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
         v_ = scope.v
         aggs = [sa.null().label("value"), sa.func.sum(v_.value).label("num"),
                 sa.func.count(sa.distinct(sa.case((v_.value.is_not(None), v_.period_date)))).label("den")]
+    elif isinstance(measure, PublishedRatio):
+        v_ = scope.v
+        aggs = [sa.null().label("value"),
+                sa.func.sum(sa.case((v_.measure == measure.numerator, v_.value))).label("num"),
+                sa.func.sum(sa.case((v_.measure == measure.denominator, v_.value))).label("den")]
     elif isinstance(measure, PublishedSum):
         aggs = [sa.func.sum(scope.v.value).label("value"), sa.null().label("num"), sa.null().label("den")]
     else:  # pragma: no cover - the registry only holds the types above
@@ -380,7 +387,7 @@ def _shape_rows(metric: Metric, periods: list[Period], q: MetricQuery, group_dim
     out: list[dict[str, Any]] = []
     for row in fetched:
         num, den, value = _plain(row["num"]), _plain(row["den"]), _plain(row["value"])
-        if isinstance(measure, (Ratio, SumRatio, DailyMean, Share)):
+        if isinstance(measure, (Ratio, SumRatio, DailyMean, PublishedRatio, Share)):
             value = _ratio(num, den)
         elif isinstance(measure, Sum) and value is None:
             value = 0

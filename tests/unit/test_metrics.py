@@ -254,6 +254,12 @@ def test_sitrep_daily_mean_skips_unsubmitted_days(engine: sa.Engine) -> None:
     assert value(engine, "sitrep_remaining", at="2024-02-01T00:00", **window) == pytest.approx(60)
 
 
+def test_sitrep_discharged_share(engine: sa.Engine) -> None:
+    # England 1 January: 40 discharged of 100 (the 2nd was not submitted; the 3rd has no discharged figure)
+    row = q(engine, "sitrep_discharged_share", at="2024-02-01T00:00", **{"from": "2024-01-01", "to": "2024-01-02"})[0]
+    assert (row["numerator"], row["denominator"], row["value"]) == (40, 100, pytest.approx(0.4))
+
+
 def test_sitrep_discharges_by_pathway(engine: sa.Engine) -> None:
     rows = q(engine, "sitrep_discharges_by_pathway", at="2024-03-01T00:00",
              **{"from": "2024-01-01", "to": "2024-02-01"}, by="pathway")
