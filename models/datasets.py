@@ -346,7 +346,7 @@ def cases_select(q: DatasetQuery) -> sa.Select[Any]:
         )
         .select_from(hub_case.outerjoin(hwb, hwb.c.hwb_code == c.hwb_code))
         .where(c.referred_at <= at)
-        # A stable order makes a re-run export byte-identical and lets BI diff deliveries.
+        # A stable order lets BI diff deliveries (dropped for whole DuckDB exports: see iter_chunks).
         .order_by(c.referred_at, c.hub_id, c.case_id)
     )
     if q.from_:
@@ -427,10 +427,10 @@ def iter_chunks(engine: Engine, q: DatasetQuery, chunk_size: int = 10_000) -> It
     the pool when it finishes or is closed (a client that hangs up).
     """
     # DuckDB sorts in this process: ORDER BY over 1.5 million wide rows costs ~700 MB
-    # of RSS, against ~200 MB streamed unsorted. A whole-table DuckDB export therefore
-    # comes in the store's insertion order (DuckDB preserves it for plain scans, so
-    # a re-run gives the same order); PostgreSQL sorts on its own side, and a
-    # limited export (the preview) is a cheap top-N, so both keep the stated order.
+    # of RSS, against ~150 MB streamed unsorted. A whole-table DuckDB export therefore
+    # comes unsorted (the join may reorder rows; BI tools sort on load anyway);
+    # PostgreSQL sorts on its own side, and a limited export (the preview) is a
+    # cheap top-N, so both keep the stated order.
     ordered = not (is_duckdb(engine) and q.limit is None)
     stmt = dataset_select(q, ordered=ordered)
     with engine.connect() as conn:

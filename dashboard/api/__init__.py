@@ -1,0 +1,10 @@
+"""The HTTP API: `register_api(server)` adds the routes of shared/spec/interfaces.md to the Flask server."""
+from __future__ import annotations
+
+import flask
+
+
+def register_api(server: flask.Flask) -> None:
+    from dashboard.api.routes import register_routes
+
+    register_routes(server)

@@ -1,0 +1,387 @@
+"""Exports: a dataset's rows as CSV, XLSX, Parquet or JSON, streamed.
+
+Rows arrive in chunks (`models.datasets.iter_chunks`, a server-side cursor),
+so memory stays flat however many rows an export holds:
+
+- CSV and JSON are generators that encode one chunk at a time;
+- Parquet writes one row group per chunk to a temporary file, then streams it;
+- XLSX uses xlsxwriter's constant_memory mode (rows flushed as written) to a
+  temporary file, then streams it. A sheet holds at most 1,048,576 rows, so a
+  bigger export continues on "data 2", "data 3" … rather than failing.
+
+Every export states whether small-number suppression was applied: the
+`X-Homeward-Suppression` header, the XLSX "about" sheet, the Parquet schema
+metadata and the JSON envelope.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy.engine import Engine
+
+from dashboard.api import suppression
+from models import datasets
+from models.datasets import ColumnSpec, DatasetQuery
+from models.query import data_version
+
+FORMATS: dict[str, tuple[str, str]] = {  # format → (media type, file extension)
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+    "parquet": ("application/vnd.apache.parquet", "parquet"),
+    "json": ("application/json", "json"),
+}
+CHUNK_ROWS = 10_000
+XLSX_MAX_DATA_ROWS = 1_048_575  # Excel's 1,048,576 rows less the header
+
+
+class _Suppressed:
+    """Marks a cell withheld by suppression: "*" in CSV, null elsewhere."""
+
+    def __repr__(self) -> str:
+        return "SUPPRESSED"
+
+
+SUPPRESSED = _Suppressed()
+
+
+@dataclass
+class ExportTable:
+    """An export about to be written: its columns, its description and its rows (lazy)."""
+
+    dataset: str
+    columns: list[ColumnSpec]
+    chunks: Iterator[list[tuple[Any, ...]]]
+    as_of: datetime
+    data_version: int
+    suppression_applied: bool
+    filters: dict[str, Any]
+    rows: int = 0  # counted as chunks pass through `counted()`
+    name: str | None = None  # the metric, for the metric dataset
+    _first: list[list[tuple[Any, ...]]] = field(default_factory=list)
+
+    def prime(self) -> None:
+        """Run the query now, so that a failing query is an HTTP error, not a truncated download."""
+        try:
+            self._first.append(next(self.chunks))
+        except StopIteration:
+            pass
+
+    def counted(self) -> Iterator[list[tuple[Any, ...]]]:
+        while self._first:
+            chunk = self._first.pop(0)
+            self.rows += len(chunk)
+            yield chunk
+        for chunk in self.chunks:
+            self.rows += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close:
+            close()
+
+    def about(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            **({"metric": self.name} if self.name else {}),
+            "as_of": self.as_of.isoformat(),
+            "data_version": self.data_version,
+            "suppression": "applied" if self.suppression_applied else "not-applied",
+            "filters": self.filters,
+        }
+
+    def filename(self, fmt: str) -> str:
+        stem = f"homeward-{self.dataset}" + (f"-{self.name}" if self.name else "")
+        return f"{stem}-{self.as_of.strftime('%Y%m%dT%H%MZ')}.{FORMATS[fmt][1]}"
+
+
+# --- building the table -------------------------------------------------------
+
+def _infer_type(values: Iterable[Any], default: datasets.ColumnType) -> datasets.ColumnType:
+    kinds: set[datasets.ColumnType] = set()
+    for v in values:
+        if v is None or v is SUPPRESSED:
+            continue
+        if isinstance(v, bool):
+            kinds.add("bool")
+        elif isinstance(v, int):
+            kinds.add("int")
+        elif isinstance(v, float):
+            kinds.add("float")
+        elif isinstance(v, datetime):
+            kinds.add("datetime")
+        elif isinstance(v, date):
+            kinds.add("date")
+        else:
+            kinds.add("str")
+    if not kinds:
+        return default
+    if kinds <= {"int", "float"}:
+        return "float" if "float" in kinds else "int"
+    return kinds.pop() if len(kinds) == 1 else "str"
+
+
+_FIGURES = ("value", "numerator", "denominator")
+_FIGURE_MEANING = {
+    "value": "The metric's value for the row (see the metric's definition on /definitions).",
+    "numerator": "For a ratio: the count on top; otherwise as the metrics layer gives it.",
+    "denominator": "For a ratio: the count underneath; for a summary: the number of records it summarises.",
+}
+
+
+def metric_table(engine: Engine, q: DatasetQuery, *, suppress: bool) -> ExportTable:
+    """The metric dataset: the metrics layer's rows, suppressed (local metrics only) when asked."""
+    from models.metrics import REGISTRY
+
+    result = datasets.run_metric(engine, q)
+    payload = result.to_json()
+    raw_rows: list[dict[str, Any]] = [dict(r) for r in result.rows]
+    metric = REGISTRY[result.metric]
+    shape = suppression.shape_of(metric)
+    applied = suppress and suppression.applies_to(metric)
+    rows: list[dict[str, Any]] = []
+    for row in raw_rows:
+        if applied:
+            out = suppression.suppress_metric_row(row, shape)
+            for key in _FIGURES:  # withheld = had a figure, published without one
+                if row.get(key) is not None and out.get(key) is None:
+                    out[key] = SUPPRESSED
+            rows.append(out)
+        else:
+            rows.append(row)
+    dims: list[str] = []
+    for row in raw_rows[:1]:
+        dims = [k for k in row if k not in (*_FIGURES, "suppressed")]
+    if not raw_rows:
+        mq = q.metric_query
+        dims = (["period"] if getattr(mq, "grain", None) else []) + list(getattr(mq, "by", ()) or ())
+    names = [*dims, *_FIGURES, *(["suppressed"] if applied else [])]
+    columns = [
+        ColumnSpec(
+            name,
+            "bool" if name == "suppressed" else _infer_type((r.get(name) for r in rows), "float" if name in _FIGURES else "str"),
+            "True when a figure in the row was withheld or the row's counts were rounded to the nearest 5 "
+            "(NHS small-number suppression)." if name == "suppressed"
+            else _FIGURE_MEANING.get(name, f"Dimension: {name}" + (" (the day, week or month the row starts on)" if name == "period" else "")),
+        )
+        for name in names
+    ]
+    tuples = [tuple(r.get(c.name, False if c.name == "suppressed" else None) for c in columns) for r in rows]
+    as_of = _parse_iso(payload.get("as_of")) or q.at
+    return ExportTable(
+        dataset="metric", columns=columns, chunks=iter([tuples]) if tuples else iter([]),
+        as_of=as_of, data_version=int(payload.get("data_version", 0) or 0),
+        suppression_applied=applied, filters=q.filters(), name=result.metric,
+    )
+
+
+def _parse_iso(raw: Any) -> datetime | None:
+    if isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def open_table(engine: Engine, q: DatasetQuery, *, suppress: bool) -> ExportTable:
+    """An export for a validated query. Suppression applies to the metric dataset only:
+    capacity is per-service bed counts, cases is person-level for permitted roles
+    (pseudonymised instead), and the sitrep is already published by NHS England."""
+    if q.dataset == "metric":
+        return metric_table(engine, q, suppress=suppress)
+    return ExportTable(
+        dataset=q.dataset, columns=list(datasets.table_columns(q.dataset)),
+        chunks=datasets.iter_chunks(engine, q, CHUNK_ROWS), as_of=q.at,
+        data_version=data_version(engine), suppression_applied=False, filters=q.filters(),
+    )
+
+
+# --- writers -------------------------------------------------------------------
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if v is SUPPRESSED:
+        return "*"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, datetime):
+        return v.isoformat(timespec="seconds")
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def iter_csv(table: ExportTable) -> Iterator[bytes]:
+    """CSV, one encoded chunk at a time (the caller closes the table when the stream ends)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([c.name for c in table.columns])
+    yield buf.getvalue().encode("utf-8")
+    for chunk in table.counted():
+        buf.seek(0)
+        buf.truncate()
+        writer.writerows([[_csv_cell(v) for v in row] for row in chunk])
+        yield buf.getvalue().encode("utf-8")
+
+
+def _json_cell(v: Any) -> Any:
+    if v is SUPPRESSED:
+        return None
+    if isinstance(v, datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def iter_json(table: ExportTable) -> Iterator[bytes]:
+    """`{"dataset", "as_of", "data_version", "suppression", "filters", "columns", "rows": [{...}]}`, streamed."""
+    head = table.about()
+    head["columns"] = [{"name": c.name, "type": c.type, "meaning": c.meaning} for c in table.columns]
+    yield (json.dumps(head)[:-1] + ', "rows": [').encode("utf-8")
+    names = [c.name for c in table.columns]
+    first = True
+    for chunk in table.counted():
+        parts = [json.dumps({n: _json_cell(v) for n, v in zip(names, row)}) for row in chunk]
+        if parts:
+            yield (("" if first else ",") + ",".join(parts)).encode("utf-8")
+            first = False
+    yield b"]}"
+
+
+def _arrow_schema(table: ExportTable) -> Any:
+    import pyarrow as pa
+
+    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(),
+             "datetime": pa.timestamp("us", tz="UTC"), "date": pa.date32(), "bool": pa.bool_()}
+    fields = [pa.field(c.name, types[c.type], metadata={"meaning": c.meaning}) for c in table.columns]
+    about = table.about()
+    return pa.schema(fields, metadata={
+        "homeward": json.dumps(about),
+        "homeward.suppression": about["suppression"],
+    })
+
+
+def write_parquet(table: ExportTable, path: str) -> None:
+    """One row group per chunk; the file, not memory, grows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _arrow_schema(table)
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for chunk in table.counted():
+            cols = list(zip(*chunk)) if chunk else [() for _ in table.columns]
+            arrays = [
+                pa.array([None if v is SUPPRESSED else v for v in col], type=schema.field(i).type)
+                for i, col in enumerate(cols)
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+        if table.rows == 0:
+            writer.write_table(schema.empty_table())
+    table.close()
+
+
+def write_xlsx(table: ExportTable, path: str) -> None:
+    """Typed cells in constant_memory mode, a header row, and an "about" sheet."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_numbers": False,
+                                      "strings_to_formulas": False, "strings_to_urls": False})
+    try:
+        bold = book.add_format({"bold": True})
+        dt_fmt = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        d_fmt = book.add_format({"num_format": "yyyy-mm-dd"})
+        names = [c.name for c in table.columns]
+        types = [c.type for c in table.columns]
+
+        def new_sheet(n: int) -> Any:
+            ws = book.add_worksheet("data" if n == 1 else f"data {n}")
+            ws.write_row(0, 0, names, bold)
+            ws.freeze_panes(1, 0)
+            return ws
+
+        sheet_no = 1
+        ws = new_sheet(sheet_no)
+        about_ws = book.add_worksheet("about")  # the second sheet, filled in once the rows are counted
+        r = 0
+        for chunk in table.counted():
+            for row in chunk:
+                if r == XLSX_MAX_DATA_ROWS:
+                    sheet_no += 1
+                    ws = new_sheet(sheet_no)
+                    r = 0
+                r += 1
+                for col, (v, t) in enumerate(zip(row, types)):
+                    if v is None or v is SUPPRESSED:
+                        continue
+                    if t == "datetime":
+                        ws.write_datetime(r, col, v, dt_fmt)
+                    elif t == "date":
+                        ws.write_datetime(r, col, datetime(v.year, v.month, v.day), d_fmt)
+                    elif t == "bool":
+                        ws.write_boolean(r, col, bool(v))
+                    elif t in ("int", "float"):
+                        ws.write_number(r, col, v)
+                    else:
+                        ws.write_string(r, col, str(v))
+        about = table.about()
+        info: list[tuple[str, Any]] = [
+            ("dataset", about["dataset"]),
+            *([("metric", about["metric"])] if "metric" in about else []),
+            ("as at", about["as_of"]),
+            ("data version", about["data_version"]),
+            ("suppression", about["suppression"] + (
+                " (NHS small-number suppression: counts 1-7 withheld, others rounded to the nearest 5)"
+                if table.suppression_applied else "")),
+            ("filters", json.dumps(about["filters"], sort_keys=True)),
+            ("rows", table.rows),
+            ("times", "UTC"),
+        ]
+        for i, (k, v) in enumerate(info):
+            about_ws.write_string(i, 0, k, bold)
+            if isinstance(v, int):
+                about_ws.write_number(i, 1, v)
+            else:
+                about_ws.write_string(i, 1, str(v))
+        start = len(info) + 1
+        about_ws.write_row(start, 0, ["column", "type", "meaning"], bold)
+        for i, c in enumerate(table.columns, start=start + 1):
+            about_ws.write_row(i, 0, [c.name, c.type, c.meaning])
+    finally:
+        book.close()
+        table.close()
+
+
+def iter_file(path: str, block: int = 1 << 20) -> Iterator[bytes]:
+    """Stream a temporary file and delete it, however the stream ends."""
+    try:
+        with open(path, "rb") as fh:
+            while data := fh.read(block):
+                yield data
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def build_to_tempfile(table: ExportTable, fmt: str) -> str:
+    fd, path = tempfile.mkstemp(prefix="homeward-export-", suffix=f".{FORMATS[fmt][1]}")
+    os.close(fd)
+    try:
+        (write_parquet if fmt == "parquet" else write_xlsx)(table, path)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
