@@ -22,6 +22,7 @@ from models import settings
 from models.metrics import (
     REGISTRY, Count, DailyMean, Mean, Metric, PublishedRatio, PublishedSum, Percentile, Ratio, Share, Sum, SumRatio,
 )
+from models.dialects import latest
 from models.periods import (
     GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, london_date_of, periods_table,
 )
@@ -160,25 +161,51 @@ def parse_day(param: str, text: str) -> date:
         raise QueryError(param, f"`{param}` must be a date YYYY-MM-DD, got {text!r}") from None
 
 
+_DATA_VERSION = (sa.select(sa.func.max(ingest_run.c.run_id))
+                 .where(ingest_run.c.status.in_(("ok", "partial"))))
+
+
 def data_version(engine: Engine) -> int:
     """The latest ingest run that may have changed data; caches key on it."""
     with engine.connect() as conn:
-        value = conn.execute(sa.select(sa.func.max(ingest_run.c.run_id))
-                             .where(ingest_run.c.status.in_(("ok", "partial")))).scalar()
-    return int(value or 0)
+        return _data_version(conn)
+
+
+def _data_version(conn: sa.Connection) -> int:
+    return int(conn.execute(_DATA_VERSION).scalar() or 0)
 
 
 # --- compilation -----------------------------------------------------------
 
 class Scope:
-    """Table aliases a measure's callables see; joins are added only when a dimension needs them."""
+    """Table aliases a measure's callables see; joins are added only when a dimension needs them.
 
-    def __init__(self, p: Any, **tables: Any) -> None:
-        cols = p.c
-        self.p = SimpleNamespace(**{name: cols[name] for name, _ in PERIOD_COLUMNS},
-                                 start=cols.p_start, end=cols.p_end, at=cols.p_at)
+    `p` holds the period columns: columns of the VALUES table of periods, or, for a
+    single period (no grain, the common case), the period's values as bound constants.
+    """
+
+    def __init__(self, p: Mapping[str, Any], **tables: Any) -> None:
+        self.p = SimpleNamespace(**p, start=p["p_start"], end=p["p_end"], at=p["p_at"])
         for name, table in tables.items():
             setattr(self, name, table.c if table is not None else None)
+
+
+class _Constants:
+    """A single period as bound constants, shaped like a VALUES table's `.c` (`pc.c.p_at`, `pc.c["k"]`).
+
+    With constants in the WHERE clause the store prunes row groups by their min / max
+    (zone maps), pushes filters into the scan and needs no join against the periods:
+    the select is what one would write by hand.
+    """
+
+    def __init__(self, period: Period, stale_hours: float) -> None:
+        row = period.row(0, stale_hours)
+        self.c = SimpleNamespace(**{name: sa.bindparam(f"p_{name}", row[name], type_=type_)
+                                    for name, type_ in PERIOD_COLUMNS if name != "k"})
+        self.c.k = sa.literal_column("0", sa.Integer)
+
+    def columns(self) -> dict[str, Any]:
+        return dict(vars(self.c))
 
 
 def _age_band(age: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -233,7 +260,11 @@ def _known_codes(engine: Engine, key: str, vals: Sequence[str]) -> list[str]:
 
 def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: dict[str, list[Any]]) -> tuple[sa.Select, list[str]]:
     measure = metric.measure
-    p = periods_table(periods, settings.stale_hours())
+    stale_hours = settings.stale_hours()
+    single = len(periods) == 1
+    # One period: its bounds are constants (no join). Several (a grain): a VALUES table joined in.
+    p: Any = _Constants(periods[0], stale_hours) if single else periods_table(periods, stale_hours)
+    pcols = p.columns() if single else {name: p.c[name] for name, _ in PERIOD_COLUMNS}
     dims_needed = set(by) | set(where)
     share_dim = measure.dimension if isinstance(measure, Share) else None
     group_dims = list(by) + ([share_dim] if share_dim and share_dim not in by else [])
@@ -243,12 +274,12 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
         c = hub_case.alias("c")
         h = hwb.alias("h") if dims_needed & {"icb", "place"} else None
         svc = service.alias("svc") if "service_type" in dims_needed else None
-        frm = p.join(c, sa.true())
+        frm = c if single else p.join(c, sa.true())
         if h is not None:
             frm = frm.join(h, h.c.hwb_code == c.c.hwb_code)
         if svc is not None:
             frm = frm.outerjoin(svc, svc.c.service_id == c.c.destination_service_id)
-        scope = Scope(p, c=c)
+        scope = Scope(pcols, c=c)
         dim_expr = {
             "hwb": c.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
             "place": h.c.place_code if h is not None else None, "pathway": c.c.pathway,
@@ -258,32 +289,49 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
             "ic_outcome": sa.func.coalesce(c.c.ic_outcome, NOT_RECORDED), "hub": c.c.hub_id,
         }
     elif metric.source == "capacity":
-        pr = periods_table(periods, settings.stale_hours())
         cr = capacity_report
-        ranked = (sa.select(pr.c.k, cr.c.service_id, cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting,
-                            cr.c.vacant_reserved,
-                            sa.func.row_number().over(partition_by=(pr.c.k, cr.c.service_id),
-                                                      order_by=cr.c.reported_at.desc()).label("rn"))
-                  .select_from(pr.join(cr, sa.and_(cr.c.reported_at <= pr.c.p_at, cr.c.reported_at >= pr.c.stale_from)))
-                  # constant bounds as well as the join: lets the store skip old row groups / use the index
-                  .where(cr.c.reported_at >= min(x.row(0, settings.stale_hours())["stale_from"] for x in periods),
-                         cr.c.reported_at <= max(x.at for x in periods))
-                  .subquery("ranked"))
-        r = sa.select(ranked).where(ranked.c.rn == 1).subquery("r")
+        # constant bounds as well as the per-period ones: lets the store skip old row groups / use the index
+        lowest = min(x.row(0, stale_hours)["stale_from"] for x in periods)
+        highest = max(x.at for x in periods)
+        # each service's latest report inside the staleness window (per period)
+        latest_cols = [latest(col, cr.c.reported_at).label(col.name)
+                       for col in (cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting, cr.c.vacant_reserved)]
+        if single:
+            r = (sa.select(cr.c.service_id, *latest_cols)
+                 .where(cr.c.reported_at >= p.c.stale_from, cr.c.reported_at <= p.c.p_at)
+                 .group_by(cr.c.service_id)
+                 .subquery("r"))
+        else:
+            pr = periods_table(periods, stale_hours)
+            r = (sa.select(pr.c.k, cr.c.service_id, *latest_cols)
+                 .select_from(pr.join(cr, sa.and_(cr.c.reported_at <= pr.c.p_at,
+                                                  cr.c.reported_at >= pr.c.stale_from)))
+                 .where(cr.c.reported_at >= lowest, cr.c.reported_at <= highest)
+                 .group_by(pr.c.k, cr.c.service_id)
+                 .subquery("r"))
         s = service.alias("s")
         h = hwb.alias("h") if dims_needed & {"icb", "place"} else None
-        frm = p.join(s, s.c.first_reported_at <= p.c.p_at).outerjoin(
-            r, sa.and_(r.c.k == p.c.k, r.c.service_id == s.c.service_id))
+        if single:
+            frm = s.outerjoin(r, r.c.service_id == s.c.service_id)
+            filters.append(s.c.first_reported_at <= p.c.p_at)
+        else:
+            frm = p.join(s, s.c.first_reported_at <= p.c.p_at).outerjoin(
+                r, sa.and_(r.c.k == p.c.k, r.c.service_id == s.c.service_id))
         if h is not None:
             frm = frm.join(h, h.c.hwb_code == s.c.hwb_code)
-        scope = Scope(p, s=s, r=r)
+        scope = Scope(pcols, s=s, r=r)
         dim_expr = {"hwb": s.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
                     "place": h.c.place_code if h is not None else None, "pathway": s.c.pathway,
                     "service_type": s.c.service_type, "service_id": s.c.service_id}
     else:
         v = sitrep_value.alias("v")
-        frm = p.join(v, sa.and_(v.c.period_date >= p.c.start_date, v.c.period_date < p.c.end_date))
-        scope = Scope(p, v=v)
+        in_period = sa.and_(v.c.period_date >= p.c.start_date, v.c.period_date < p.c.end_date)
+        if single:
+            frm = v
+            filters.append(in_period)
+        else:
+            frm = p.join(v, in_period)
+        scope = Scope(pcols, v=v)
         collection = where.pop("collection", ["acute"])
         filters.append(v.c.feed.in_([f"nhse_{x}_sitrep" for x in collection]))
         if isinstance(measure, DailyMean):
@@ -336,9 +384,13 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
         raise TypeError(measure)
 
     dim_cols = [dim_expr[d].label(f"d_{d}") for d in group_dims]
-    stmt = (sa.select(p.c.k, *dim_cols, *aggs).select_from(frm)
-            .where(row_filter, *filters)
-            .group_by(p.c.k, *[dim_expr[d] for d in group_dims]))
+    stmt = sa.select(p.c.k.label("k"), *dim_cols, *aggs).select_from(frm).where(row_filter, *filters)
+    if single:
+        stmt = stmt.group_by(*[dim_expr[d] for d in group_dims])
+        if not group_dims:  # as when grouped by period: no row at all when nothing matched
+            stmt = stmt.having(sa.func.count() > 0)
+    else:
+        stmt = stmt.group_by(p.c.k, *[dim_expr[d] for d in group_dims])
     return stmt, group_dims
 
 
@@ -372,7 +424,7 @@ def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
     stmt, group_dims = _compile(metric, periods, q.by, where)
     with engine.connect() as conn:
         fetched = [dict(row._mapping) for row in conn.execute(stmt)]
-        version = data_version(engine)
+        version = _data_version(conn)  # same connection: one checkout per query
     rows = _shape_rows(metric, periods, q, group_dims, fetched, share_filter)
     return MetricResult(metric=metric.name, as_of=at, data_version=version, rows=rows, query=q,
                         window=window, unit=metric.unit)
