@@ -1,0 +1,1 @@
+"""Reusable pieces of page layout: filter bar, tiles, tables, states, navigation."""

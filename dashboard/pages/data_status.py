@@ -1,0 +1,106 @@
+"""`/data`: is the data fresh? Feed runs, rows loaded and rejected, rejected rows, services not reporting."""
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import html
+
+from dashboard.components.common import grid, guarded, number_col, page_heading
+from dashboard.data import geography
+from dashboard.formatting import format_age, format_time
+from dashboard.labels import FEED_LABELS, SERVICE_TYPES
+from dashboard.state import FilterState
+from models.db import get_engine
+from models.freshness import feed_freshness, recent_rejects, recent_runs
+
+dash.register_page(__name__, path="/data", name="Data status", title="Data status · Homeward", order=8,
+                   description="Feed freshness, ingest runs and rejected rows.")
+
+PREFIX = "data"
+
+
+def _feeds() -> html.Div:
+    feeds = feed_freshness(get_engine())
+    rows = [{"feed": FEED_LABELS.get(f.feed, f.feed), "code": f.feed,
+             "state": "STALE" if f.stale else "Fresh",
+             "last_success": format_time(f.last_success_at),
+             "age": format_age(f.age_seconds) if f.age_seconds is not None else "never loaded",
+             "limit": format_age(f.max_age_seconds), "status": f.last_status or "no run yet",
+             "loaded": f.rows_loaded, "rejected": f.rows_rejected} for f in feeds.values()]
+    stale = [r["feed"] for r in rows if r["state"] == "STALE"]
+    banner = (html.Div(f"Stale: {', '.join(stale)}. Figures from these feeds may be out of date.",
+                       className="hw-banner hw-banner--stale", role="alert", id=f"{PREFIX}-stale")
+              if stale else html.Div("All feeds are within their expected age.", className="hw-state", role="status"))
+    return html.Div([
+        html.H2("Feeds", className="hw-panel__title"), banner,
+        grid(f"{PREFIX}-grid-feeds", rows, [
+            {"field": "feed", "headerName": "Feed", "minWidth": 220, "pinned": "left"},
+            {"field": "state", "headerName": "Freshness", "cellClassRules": {"hw-cell--bad": "params.value === 'STALE'"}},
+            {"field": "last_success", "headerName": "Last success", "minWidth": 190},
+            {"field": "age", "headerName": "Age"}, {"field": "limit", "headerName": "Stale after"},
+            {"field": "status", "headerName": "Last run status"},
+            number_col("loaded", "Rows loaded (last run)"), number_col("rejected", "Rows rejected (last run)"),
+        ], empty="no feed has run yet."),
+    ], className="hw-section")
+
+
+def _runs() -> html.Div:
+    rows = [{**r, "feed": FEED_LABELS.get(r["feed"], r["feed"]), "finished": format_time(r["finished_at"]),
+             "error": r["error"] or ""} for r in recent_runs(get_engine(), limit=20)]
+    return html.Div([html.H2("Recent ingest runs", className="hw-panel__title"),
+                     grid(f"{PREFIX}-grid-runs", rows, [
+                         {"field": "run_id", "headerName": "Run", "maxWidth": 90},
+                         {"field": "feed", "headerName": "Feed", "minWidth": 200},
+                         {"field": "finished", "headerName": "Finished", "minWidth": 190},
+                         {"field": "status", "headerName": "Status"},
+                         number_col("rows_read", "Read"), number_col("rows_loaded", "Loaded"),
+                         number_col("rows_rejected", "Rejected"),
+                         {"field": "error", "headerName": "Error", "minWidth": 240, "wrapText": True, "autoHeight": True},
+                     ], empty="no ingest run is recorded yet.")], className="hw-section")
+
+
+def _rejects() -> html.Div:
+    rows = [{"feed": FEED_LABELS.get(r["feed"], r["feed"]), "run": r["run_id"], "when": format_time(r["started_at"]),
+             "row": r["row_number"], "field": r["field"], "value": r["value"] or "", "reason": r["reason"]}
+            for r in recent_rejects(get_engine(), limit=50)]
+    return html.Div([html.H2("Recently rejected rows", className="hw-panel__title"),
+                     html.P("Values that could identify a person are masked.", className="hw-hint"),
+                     grid(f"{PREFIX}-grid-rejects", rows, [
+                         {"field": "feed", "headerName": "Feed", "minWidth": 180},
+                         {"field": "when", "headerName": "Delivered", "minWidth": 190},
+                         {"field": "row", "headerName": "Row", "maxWidth": 90, "type": "rightAligned"},
+                         {"field": "field", "headerName": "Field"}, {"field": "value", "headerName": "Value"},
+                         {"field": "reason", "headerName": "Reason", "minWidth": 320, "wrapText": True,
+                          "autoHeight": True},
+                     ], empty="no rows have been rejected.")], className="hw-section")
+
+
+def _not_reporting(state: FilterState) -> html.Div:
+    from models.datasets import DatasetQuery, iter_chunks, table_columns
+
+    q = DatasetQuery(dataset="capacity", at=state.resolved_at(), at_given=False, where={})
+    names = [c.name for c in table_columns("capacity")]
+    geo = geography()
+    rows = [{"service": r["service_name"], "id": r["service_id"],
+             "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
+             "hwb": geo.hwbs[r["hwb_code"]].name if r["hwb_code"] in geo.hwbs else r["hwb_code"],
+             "last": format_time(r["reported_at"]) if r["reported_at"] else "never"}
+            for chunk in iter_chunks(get_engine(), q) for r in (dict(zip(names, row)) for row in chunk)
+            if not r["reporting"]]
+    return html.Div([html.H2("Services not reporting", className="hw-panel__title"),
+                     grid(f"{PREFIX}-grid-silent", rows, [
+                         {"field": "service", "headerName": "Service", "minWidth": 220},
+                         {"field": "id", "headerName": "Service ID"}, {"field": "type", "headerName": "Type"},
+                         {"field": "hwb", "headerName": "HWB"}, {"field": "last", "headerName": "Last report"},
+                     ], empty="every known service has reported in the staleness window.")], className="hw-section")
+
+
+def layout(**query_args: Any) -> html.Div:
+    state = FilterState.from_args(query_args)
+    return html.Div([
+        page_heading("Data status", "Is the data fresh? When each feed last loaded, what was rejected and why, and "
+                     "which services have gone quiet.", None, format_time(state.resolved_at())),
+        guarded(_feeds, "Feed status"), guarded(lambda: _not_reporting(state), "Services not reporting"),
+        guarded(_rejects, "Rejected rows"), guarded(_runs, "Ingest runs"),
+    ], className="hw-page")

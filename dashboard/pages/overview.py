@@ -1,0 +1,39 @@
+"""`/`: the system at a glance — six tiles with RAG and trend, a table per HWB, the key charts."""
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import html
+
+from dashboard import sections
+from dashboard.components.common import page_heading
+from dashboard.components.page import filtered_page, register_filtered_page
+from dashboard.state import FilterState
+
+dash.register_page(__name__, path="/", name="Overview", title="Overview · Homeward", order=0,
+                   description="The intermediate care system at a glance.")
+
+PREFIX = "ov"
+FILTERS = ("icb", "place", "hwb", "dates", "at")
+
+
+def content(state: FilterState) -> list[Any]:
+    scope, as_at = sections.scope_facts(state)
+    return [
+        page_heading("System at a glance", "Who is waiting to leave hospital, what capacity is free, and how many went "
+                     "home yesterday.", scope, as_at),
+        sections.tiles(sections.OVERVIEW_TILES, state, row_id=f"{PREFIX}-tiles"),
+        sections.hwb_table(PREFIX, state),
+        html.Div([sections.nctr_trend(PREFIX, state), sections.discharges_by_pathway(PREFIX, state),
+                  sections.delay_reasons(PREFIX, state), sections.occupancy_by_service_type(PREFIX, state),
+                  sections.ic_length_of_stay(PREFIX, state)], className="hw-charts"),
+        sections.longest_waits_table(PREFIX, state),
+    ]
+
+
+def layout(**query_args: Any) -> html.Div:
+    return filtered_page(PREFIX, FILTERS, content, query_args)
+
+
+register_filtered_page(PREFIX, FILTERS, content)

@@ -1,0 +1,129 @@
+"""`/wall`: the kiosk view for a wall screen read from 4 m.
+
+No navigation (the shell is hidden by CSS), very large type, light or dark
+(`?theme=dark`), refreshed in place every `?refresh=` seconds (default 60)
+with one request in flight at a time (assets/wall.js skips a tick while the
+previous one is unanswered), optional rotation between panels (`?rotate=SECONDS`), scope
+and "as at" always on screen, a loud banner when a feed is stale, and (in
+assets/wall.js) one when the server cannot be reached.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
+
+from dashboard import data, sections
+from dashboard.components.common import guarded
+from dashboard.formatting import format_age, format_time
+from dashboard.labels import FEED_LABELS
+from dashboard.state import FilterState
+from models import settings
+from models.db import get_engine
+from models.freshness import stale_feeds
+
+dash.register_page(__name__, path="/wall", name="Wall", title="Wall · Homeward", nav=False, order=20,
+                   description="Kiosk view for wall screens.")
+
+PREFIX = "wall"
+DEFAULT_REFRESH = 60
+PANELS = 3
+
+
+def _int_arg(raw: str | None, default: int, low: int, high: int) -> int:
+    try:
+        value = int(float(raw)) if raw not in (None, "") else default
+    except ValueError:
+        return default
+    return max(low, min(high, value))
+
+
+def wall_state(args: dict[str, Any]) -> FilterState:
+    """The page's state; without any geography filter the scope is the deployment's own ICB."""
+    state = FilterState.from_args(args)
+    if not (state.icb or state.place or state.hwb):
+        state = FilterState.from_args({**args, "icb": settings.home_icb()})
+    return state
+
+
+def _stale_banner() -> html.Div | None:
+    stale = stale_feeds(get_engine())
+    if not stale:
+        return None
+    parts = [f"{FEED_LABELS.get(f.feed, f.feed)} ({'never loaded' if f.age_seconds is None else 'last loaded ' + format_age(f.age_seconds) + ' ago'})"
+             for f in stale]
+    return html.Div(["⚠ DATA IS STALE: ", "; ".join(parts), ". Figures may be out of date."],
+                    className="hw-banner hw-banner--stale hw-wall__banner", role="alert", id=f"{PREFIX}-stale-text")
+
+
+def panels(state: FilterState, dark: bool) -> list[Any]:
+    """Everything that refreshes: tiles, charts, the table; plain data in, fresh components out."""
+    return [
+        sections.tiles(sections.OVERVIEW_TILES, state, size="wall", row_id=f"{PREFIX}-tiles"),
+        html.Div([sections.nctr_trend(PREFIX, state, font_size=26, dark=dark),
+                  sections.delay_reasons(PREFIX, state, font_size=26, dark=dark, limit=8)],
+                 className="hw-wall__charts"),
+        sections.hwb_table(PREFIX, state),
+    ]
+
+
+def _refreshed(args: dict[str, Any]) -> tuple[Any, ...]:
+    state = wall_state(args)
+    dark = args.get("theme") == "dark"
+    scope = data.scope_name(state, data.geography())
+    as_at = format_time(state.resolved_at())
+    return (guarded(_stale_banner, "Feed freshness"), scope, as_at,
+            *panels(state, dark))
+
+
+def layout(**query_args: Any) -> html.Div:
+    theme = "dark" if query_args.get("theme") == "dark" else "light"
+    refresh = _int_arg(query_args.get("refresh"), DEFAULT_REFRESH, 5, 3600)
+    rotate = _int_arg(query_args.get("rotate"), 0, 0, 3600)
+    stale, scope, as_at, *content = _refreshed(query_args)
+    return html.Div([
+        html.Div([
+            html.Div([html.Span("Scope ", className="hw-wall__key"), html.Span(scope, id=f"{PREFIX}-scope")],
+                     className="hw-wall__scope"),
+            html.Div([html.Span("As at ", className="hw-wall__key"), html.Span(as_at, id=f"{PREFIX}-asat")],
+                     className="hw-wall__asat"),
+        ], className="hw-wall__top"),
+        html.Div(stale, id=f"{PREFIX}-stale", **{"aria-live": "assertive"}),
+        *[html.Div(panel, id=f"{PREFIX}-panel-{i}",
+                   className="hw-wall__panel" + (" hw-wall__panel--hidden" if rotate and i else ""))
+          for i, panel in enumerate(content)],
+        dcc.Store(id=f"{PREFIX}-args", data={k: v for k, v in query_args.items()}),
+        dcc.Interval(id=f"{PREFIX}-tick", interval=refresh * 1000),
+        dcc.Interval(id=f"{PREFIX}-rotate", interval=max(rotate, 1) * 1000, disabled=rotate == 0),
+    ], className=f"hw-wall hw-wall--{theme}" + (" hw-wall--rotating" if rotate else ""),
+        **{"data-refresh": str(refresh), "data-rotate": str(rotate)})
+
+
+@callback(
+    Output(f"{PREFIX}-stale", "children"), Output(f"{PREFIX}-scope", "children"), Output(f"{PREFIX}-asat", "children"),
+    *[Output(f"{PREFIX}-panel-{i}", "children") for i in range(PANELS)],
+    Input(f"{PREFIX}-tick", "n_intervals"), State(f"{PREFIX}-args", "data"),
+    prevent_initial_call=True,
+)
+def _tick(_n: int | None, args: dict[str, Any] | None) -> tuple[Any, ...]:
+    return _refreshed(args or {})
+
+
+# Rotation happens in the browser: it only shows and hides panels already there.
+clientside_callback(
+    """
+    function(n) {
+        var count = __PANELS__;
+        var shown = (n || 0) % count;
+        var out = [];
+        for (var i = 0; i < count; i++) {
+            out.push("hw-wall__panel" + (i === shown ? "" : " hw-wall__panel--hidden"));
+        }
+        return out;
+    }
+    """.replace("__PANELS__", str(PANELS)),
+    *[Output(f"{PREFIX}-panel-{i}", "className") for i in range(PANELS)],
+    Input(f"{PREFIX}-rotate", "n_intervals"),
+    prevent_initial_call=True,
+)

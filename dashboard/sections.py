@@ -1,0 +1,285 @@
+"""Page sections built from the metrics layer: each asks the registry, then draws.
+
+Shared by several pages (the overview, delays, flow, the wall), so a chart
+means the same wherever it appears. Every section is wrapped by
+`guarded`, so a failure shows plain words, never a traceback.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Mapping, Sequence
+
+from dash import html
+
+from dashboard import data, figures
+from dashboard.components.common import chart, empty_state, grid, guarded, number_col
+from dashboard.components.tile import tile, tile_row
+from dashboard.formatting import format_time
+from dashboard.labels import DELAY_REASON_LABELS, IC_OUTCOME_LABELS, PATHWAY_SHORT, SERVICE_TYPES
+from dashboard.state import FilterState
+from models.cases import longest_waits
+from models.db import get_engine
+
+OVERVIEW_TILES: tuple[data.TileSpec, ...] = (
+    data.TileSpec("nctr_count", label="Waiting to leave hospital (NCTR)"),
+    data.TileSpec("nctr_over_21d", label="Waiting 21+ days"),
+    data.TileSpec("vacant_accepting", label="P1 slots vacant", where={"pathway": ("1",)}),
+    data.TileSpec("vacant_accepting", label="P2 beds vacant", where={"pathway": ("2",)}),
+    data.TileSpec("discharges", mode="yesterday", label="Discharges yesterday"),
+    data.TileSpec("ic_caseload", label="Intermediate care caseload"),
+)
+
+
+def _nothing(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """True when there is nothing to draw (no rows, or only zeros and missing values)."""
+    return not any(r.get("value") not in (None, 0, 0.0) for r in rows)
+
+
+def _window_words(state: FilterState) -> str:
+    from_, to = state.window()
+    last = to - timedelta(days=1)
+    return f"{from_:%-d %b %Y} to {last:%-d %b %Y}"
+
+
+def tiles(specs: Sequence[data.TileSpec], state: FilterState, *, size: str = "normal",
+          row_id: str | None = None) -> html.Div:
+    from dashboard.concurrency import run_parallel
+
+    return tile_row(run_parallel([lambda s=spec: guarded(lambda: tile(data.tile_data(s, state), size=size), s_label(s))
+                                  for spec in specs]), row_id=row_id)
+
+
+def s_label(spec: data.TileSpec) -> str:
+    return spec.label or data.metric(spec.metric).label
+
+
+def scope_facts(state: FilterState) -> tuple[str, str]:
+    """(scope in words, "as at" in words) for a page heading."""
+    geo = data.geography()
+    return data.scope_name(state, geo), format_time(state.resolved_at()) + ("" if state.at else " (now)")
+
+
+# --- charts -------------------------------------------------------------------
+
+def discharges_by_pathway(prefix: str, state: FilterState, *, font_size: int = 15, dark: bool = False) -> html.Div:
+    def build() -> html.Div:
+        rows = data.query("discharges", state, by=("pathway",), grain="day").rows
+        fig = None if _nothing(rows) else figures.stacked_bars(
+            [{**r, "pathway": str(r.get("pathway"))} for r in rows], series_key="pathway", labels=PATHWAY_SHORT,
+            title="Discharges by pathway, per day", y_title="people", font_size=font_size, dark=dark)
+        return chart(fig, graph_id=f"{prefix}-g-discharges", empty=f"no discharges recorded from {_window_words(state)} "
+                     "for this area.", summary="Daily discharges stacked by pathway.")
+    return guarded(build, "Discharges by pathway")
+
+
+def nctr_trend(prefix: str, state: FilterState, *, font_size: int = 15, dark: bool = False,
+               window: tuple[Any, Any] | None = None) -> html.Div:
+    def build() -> html.Div:
+        series = [(label, data.query(name, state, grain="day", window=window).rows)
+                  for name, label in (("nctr_count", "All waiting"), ("nctr_over_7d", "7+ days"),
+                                      ("nctr_over_14d", "14+ days"), ("nctr_over_21d", "21+ days"))]
+        fig = None if _nothing(series[0][1]) else figures.overlaid_areas(
+            series, title="People waiting to leave hospital, end of each day",
+            y_title="people", font_size=font_size, dark=dark)
+        return chart(fig, graph_id=f"{prefix}-g-nctr", empty="nobody was recorded as waiting in hospital after their "
+                     "discharge ready date in this window.", summary="Daily count of people waiting, with the 7, 14 "
+                     "and 21 days and over bands drawn over it.")
+    return guarded(build, "People waiting over time")
+
+
+def delay_reasons(prefix: str, state: FilterState, *, font_size: int = 15, dark: bool = False,
+                  limit: int = 12) -> html.Div:
+    def build() -> html.Div:
+        rows = data.query("nctr_count", state, by=("delay_reason",)).rows
+        fig = None if _nothing(rows) else figures.ranked_bars(
+            rows, key="delay_reason", labels=DELAY_REASON_LABELS, title="Why people are still waiting (now)",
+            x_title="people waiting", font_size=font_size, dark=dark, limit=limit)
+        return chart(fig, graph_id=f"{prefix}-g-reasons", empty="nobody is waiting in hospital after their discharge "
+                     "ready date, so there are no delay reasons to rank.")
+    return guarded(build, "Delay reasons")
+
+
+def occupancy_by_service_type(prefix: str, state: FilterState, *, font_size: int = 15, dark: bool = False) -> html.Div:
+    def build() -> html.Div:
+        if (data.value("services_reporting", state) or 0) == 0:
+            return html.Div(empty_state(f"no service in this area reported its capacity in the last "
+                                        f"{_stale_hours()} hours."), className="hw-panel")
+        parts = {name: data.by_dimension(name, state, "service_type")
+                 for name in ("occupied", "vacant_accepting", "vacant_reserved", "unavailable")}
+        rates = data.by_dimension("occupancy_rate", state, "service_type")
+        types = [t for t in SERVICE_TYPES if any(t in p for p in parts.values())]
+        categories = [f"{SERVICE_TYPES[t]}<br>{figures_rate(rates.get(t))} occupied" for t in types]
+        fig = figures.grouped_stack(categories, [
+            ("Occupied", [parts["occupied"].get(t) for t in types]),
+            ("Vacant, accepting", [parts["vacant_accepting"].get(t) for t in types]),
+            ("Vacant, reserved", [parts["vacant_reserved"].get(t) for t in types]),
+            ("Unavailable", [parts["unavailable"].get(t) for t in types]),
+        ], title="Beds and slots by service type (now)", x_title="beds or slots", font_size=font_size, dark=dark)
+        return chart(fig, graph_id=f"{prefix}-g-occupancy", empty="no capacity reported.")
+    return guarded(build, "Occupancy by service type")
+
+
+def figures_rate(value: float | None) -> str:
+    from dashboard.formatting import format_value
+
+    return format_value(value, "rate")
+
+
+def _stale_hours() -> str:
+    from models import settings
+
+    hours = settings.stale_hours()
+    return f"{hours:g}"
+
+
+def ic_length_of_stay(prefix: str, state: FilterState, *, font_size: int = 15, dark: bool = False) -> html.Div:
+    def build() -> html.Div:
+        rows = data.query("ic_length_of_stay_days", state, grain="week").rows
+        fig = None if all(r.get("value") is None for r in rows) else figures.lines(
+            [("Median length of stay", rows)], title="IC length of stay: median days, by week ended", y_title="days", font_size=font_size, dark=dark,
+            value_format=",.1f")
+        return chart(fig, graph_id=f"{prefix}-g-iclos", empty=f"no intermediate care episode ended from "
+                     f"{_window_words(state)} in this area.")
+    return guarded(build, "IC length of stay")
+
+
+def longest_waits_table(prefix: str, state: FilterState, *, limit: int = 15) -> html.Div:
+    def build() -> html.Div:
+        where = state.where(("icb", "place", "hwb", "pathway"))
+        rows = longest_waits(get_engine(), state.resolved_at(), where, limit=limit)
+        shown = [{"person_id": r["person_id"], "hwb": r["hwb_name"] or r["hwb_code"],
+                  "site": r["acute_site_code"] or "not recorded",
+                  "pathway": PATHWAY_SHORT.get(str(r["pathway"]), "No pathway yet"),
+                  "reason": DELAY_REASON_LABELS.get(r["delay_reason"] or "NOT_RECORDED", r["delay_reason"]),
+                  "ready": format_time(r["discharge_ready_at"]), "days": r["days_waiting"]} for r in rows]
+        return html.Div([
+            html.H2("Longest current waits", className="hw-panel__title"),
+            html.P("Pseudonymised: the person ID is a keyed hash, never the NHS number.", className="hw-hint"),
+            grid(f"{prefix}-grid-waits", shown, [
+                {"field": "person_id", "headerName": "Person (pseudonym)", "minWidth": 150},
+                number_col("days", "Days waiting", unit="count"),
+                {"field": "ready", "headerName": "Discharge ready", "minWidth": 170},
+                {"field": "pathway", "headerName": "Pathway"},
+                {"field": "reason", "headerName": "Delay reason", "minWidth": 200},
+                {"field": "hwb", "headerName": "HWB (residence)", "minWidth": 150},
+                {"field": "site", "headerName": "Acute site"},
+            ], empty="nobody is waiting in hospital after their discharge ready date in this area."),
+        ], className="hw-section")
+    return guarded(build, "Longest current waits")
+
+
+HWB_TABLE_METRICS: tuple[tuple[str, str, str, Mapping[str, tuple[str, ...]], str], ...] = (
+    # (column field, header, metric, fixed filters, mode)
+    ("nctr", "NCTR now", "nctr_count", {}, "snapshot"),
+    ("over21", "Waiting 21+ days", "nctr_over_21d", {}, "snapshot"),
+    ("p1", "P1 slots vacant", "vacant_accepting", {"pathway": ("1",)}, "snapshot"),
+    ("p2", "P2 beds vacant", "vacant_accepting", {"pathway": ("2",)}, "snapshot"),
+    ("discharges", "Discharges yesterday", "discharges", {}, "yesterday"),
+    ("caseload", "IC caseload", "ic_caseload", {}, "snapshot"),
+)
+
+
+def hwb_table(prefix: str, state: FilterState) -> html.Div:
+    """The overview tiles' metrics per HWB (residence for cases, location for services)."""
+    def build() -> html.Div:
+        from models.periods import london_date_of
+
+        geo = data.geography()
+        yesterday = london_date_of(state.resolved_at()) - timedelta(days=1)
+        columns: dict[str, dict[Any, Any]] = {}
+        for field, _header, name, where, mode in HWB_TABLE_METRICS:
+            window = (yesterday, yesterday + timedelta(days=1)) if mode == "yesterday" else None
+            columns[field] = data.by_dimension(name, state, "hwb", where=where, window=window)
+        scope = data.scope_hwbs(state, geo)
+        codes = scope if scope is not None else sorted({c for col in columns.values() for c in col if c})
+        rows = [{"hwb": geo.hwbs[c].name if c in geo.hwbs else c, "code": c,
+                 **{field: columns[field].get(c) for field in columns}} for c in codes]
+        return html.Div([
+            html.H2("By health and wellbeing board", className="hw-panel__title"),
+            grid(f"{prefix}-grid-hwb", rows, [
+                {"field": "hwb", "headerName": "HWB", "minWidth": 180, "pinned": "left"},
+                *[number_col(field, header) for field, header, *_ in HWB_TABLE_METRICS],
+            ], empty="no HWB in this area has any cases or services recorded."),
+        ], className="hw-section")
+    return guarded(build, "Table by HWB")
+
+
+# --- generic sections used by the topic pages -------------------------------------
+
+def series_chart(prefix: str, chart_id: str, state: FilterState, series: Sequence[tuple[str, str]], *, grain: str,
+                 title: str, y_title: str, empty: str, percent: bool = False, font_size: int = 15,
+                 dark: bool = False) -> html.Div:
+    """One line per metric over the page's window at `grain`."""
+    def build() -> html.Div:
+        got = [(label, data.query(name, state, grain=grain).rows) for name, label in series]
+        nothing = all(_nothing(rows) for _, rows in got)
+        fig = None if nothing else figures.lines(got, title=title, y_title=y_title, percent=percent,
+                                                 font_size=font_size, dark=dark)
+        return chart(fig, graph_id=f"{prefix}-g-{chart_id}", empty=empty)
+    return guarded(build, title)
+
+
+def ranked_chart(prefix: str, chart_id: str, state: FilterState, name: str, dim: str, labels: Mapping[str, str], *,
+                 title: str, x_title: str, empty: str, percent: bool = False) -> html.Div:
+    def build() -> html.Div:
+        rows = data.query(name, state, by=(dim,)).rows
+        fig = None if _nothing(rows) else figures.ranked_bars(rows, key=dim, labels=labels, title=title,
+                                                              x_title=x_title, percent=percent)
+        return chart(fig, graph_id=f"{prefix}-g-{chart_id}", empty=empty)
+    return guarded(build, title)
+
+
+def by_hwb(prefix: str, table_id: str, state: FilterState, title: str,
+           columns: Sequence[tuple[str, str, str, str]]) -> html.Div:
+    """(field, header, metric, unit) per column, split by HWB."""
+    def build() -> html.Div:
+        geo = data.geography()
+        values = {field: data.by_dimension(name, state, "hwb") for field, _h, name, _u in columns}
+        scope = data.scope_hwbs(state, geo)
+        codes = scope if scope is not None else sorted({c for col in values.values() for c in col if c})
+        rows = [{"hwb": geo.hwbs[c].name if c in geo.hwbs else c, **{f: values[f].get(c) for f in values}}
+                for c in codes]
+        return html.Div([
+            html.H2(title, className="hw-panel__title"),
+            grid(f"{prefix}-grid-{table_id}", rows,
+                 [{"field": "hwb", "headerName": "HWB", "minWidth": 180, "pinned": "left"},
+                  *[number_col(f, h, unit=u) for f, h, _n, u in columns]],
+                 empty="no HWB in this area has anything recorded."),
+            html.P("— means nothing recorded.", className="hw-hint"),
+        ], className="hw-section")
+    return guarded(build, title)
+
+
+def service_table(prefix: str, state: FilterState) -> html.Div:
+    """Each service's latest report, with not-reporting services flagged in words."""
+    def build() -> html.Div:
+        from models.datasets import DatasetQuery, iter_chunks, table_columns
+
+        where = state.where(("icb", "place", "hwb", "pathway", "service_type"))
+        q = DatasetQuery(dataset="capacity", at=state.resolved_at(), at_given=state.at is not None, where=where)
+        names = [c.name for c in table_columns("capacity")]
+        records = [dict(zip(names, row)) for chunk in iter_chunks(get_engine(), q) for row in chunk]
+        rows = [{"service": r["service_name"], "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
+                 "hwb": r["hwb_name"] or r["hwb_code"],
+                 "status": "Reporting" if r["reporting"] else "NOT REPORTING",
+                 "last": format_time(r["reported_at"]) if r["reported_at"] else "never",
+                 "capacity": r["capacity"], "occupied": r["occupied"], "accepting": r["vacant_accepting"],
+                 "reserved": r["vacant_reserved"], "unavailable": r["unavailable"]} for r in records]
+        rows.sort(key=lambda r: (r["status"] == "Reporting", r["service"]))
+        return html.Div([
+            html.H2("Services", className="hw-panel__title"),
+            html.P(f"A service is not reporting when its latest report is more than {_stale_hours()} hours old; "
+                   "it then adds nothing to the totals above.", className="hw-hint"),
+            grid(f"{prefix}-grid-services", rows, [
+                {"field": "service", "headerName": "Service", "minWidth": 200, "pinned": "left"},
+                {"field": "status", "headerName": "Status", "minWidth": 140,
+                 "cellClassRules": {"hw-cell--bad": "params.value !== 'Reporting'"}},
+                {"field": "last", "headerName": "Last report", "minWidth": 190},
+                {"field": "type", "headerName": "Type", "minWidth": 190},
+                {"field": "hwb", "headerName": "HWB"},
+                number_col("capacity", "Capacity"), number_col("occupied", "Occupied"),
+                number_col("accepting", "Vacant, accepting"), number_col("reserved", "Vacant, reserved"),
+                number_col("unavailable", "Unavailable"),
+            ], empty="no service is known in this area."),
+        ], className="hw-section")
+    return guarded(build, "Services")

@@ -1,0 +1,106 @@
+"""Builds the Dash app: pages, assets, the query cache, the HTTP API and (optionally) the scheduler.
+
+Nothing here opens the store at import time: the engine is created on the
+first request (or when the scheduler starts), after any server fork.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import Input, Output, State, ALL, dcc, html
+
+from dashboard.cache import make_cache
+from models.settings import PROJECT_DIR
+
+log = logging.getLogger(__name__)
+
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+ASSETS_DIR = PROJECT_DIR / "assets"
+NAV_LINK = "hw-nav-link"
+
+
+def _nav_pages() -> list[dict[str, Any]]:
+    """Pages in the navigation, from the page registry (a page opts out with nav=False)."""
+    pages = [p for p in dash.page_registry.values() if p.get("nav", True)]
+    return sorted(pages, key=lambda p: (p.get("order") if p.get("order") is not None else 99, p["path"]))
+
+
+def _shell() -> html.Div:
+    """The frame around every page. The wall hides it with CSS (`body:has(.hw-wall)`), so it has no navigation."""
+    links = [html.Li(dcc.Link(p.get("nav_label") or p["name"], href=p["relative_path"],
+                              id={"type": NAV_LINK, "path": p["relative_path"]}, className="hw-nav__link"))
+             for p in _nav_pages()]
+    return html.Div([
+        html.A("Skip to main content", href="#main", className="hw-skip"),
+        html.Header([
+            html.Div([html.Span("NHS", className="hw-brand__logo", **{"aria-hidden": "true"}),
+                      html.Span("Homeward", className="hw-brand__name"),
+                      html.Span("intermediate care: capacity, flow, delays, outcomes", className="hw-brand__strap")],
+                     className="hw-brand"),
+            html.Nav(html.Ul(links, className="hw-nav__list"), className="hw-nav", **{"aria-label": "Pages"}),
+        ], className="hw-header"),
+        html.Main(dash.page_container, id="main", className="hw-main", tabIndex="-1"),
+        html.Footer("Homeward: every figure comes from the metrics catalogue; see Definitions and Data status.",
+                    className="hw-footer"),
+    ], className="hw-shell")
+
+
+def _register_api(server: Any) -> None:
+    """The HTTP API lives in dashboard.api; tolerate its absence while it is being written."""
+    try:
+        module = importlib.import_module("dashboard.api")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("dashboard.api"):
+            log.warning("dashboard.api is not available; the HTTP API is not served")
+            return
+        raise
+    register = getattr(module, "register_api", None)
+    if register is None:
+        log.warning("dashboard.api has no register_api; the HTTP API is not served")
+        return
+    register(server)
+
+
+def _start_scheduler() -> None:
+    from ingest.scheduler import build_scheduler
+    from models.db import get_engine
+
+    build_scheduler(get_engine()).start()
+
+
+def build_app(start_scheduler: bool = False) -> dash.Dash:
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(PAGES_DIR),
+        assets_folder=str(ASSETS_DIR),
+        title="Homeward",
+        update_title=None,  # no "Updating..." flicker in the tab title on the wall
+        # Page layouts are built per load with query args; validating against
+        # every page's layout at first request would query the store needlessly.
+        suppress_callback_exceptions=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = _shell
+    app.clientside_callback(
+        """
+        function(pathname, ids) {
+            return ids.map(function(id) {
+                var here = (pathname || "/") === id.path;
+                return here ? "hw-nav__link hw-nav__link--current" : "hw-nav__link";
+            });
+        }
+        """,
+        Output({"type": NAV_LINK, "path": ALL}, "className"),
+        Input("_pages_location", "pathname"),
+        State({"type": NAV_LINK, "path": ALL}, "id"),
+    )
+    make_cache(app.server)
+    _register_api(app.server)
+    if start_scheduler:
+        _start_scheduler()
+    return app

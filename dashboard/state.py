@@ -1,0 +1,135 @@
+"""The filter state a page is showing, parsed from the URL query string.
+
+Every page's filters live in the URL (bookmark, share, reopen exactly), so
+this is the one translation from query-string values to metric filters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping
+
+from models.periods import LONDON, london_date_of
+
+UTC = timezone.utc
+# The filter bar's keys, in the order they appear in the URL.
+FILTER_KEYS: tuple[str, ...] = ("icb", "place", "hwb", "pathway", "service_type", "from", "to", "at")
+GEO_KEYS: tuple[str, ...] = ("icb", "place", "hwb")
+DEFAULT_WINDOW_DAYS = 28
+
+
+def _values(raw: Any) -> tuple[str, ...]:
+    """URL values come as one string, a list (repeated key) or comma-separated text."""
+    if raw is None:
+        return ()
+    items: Iterable[Any] = raw if isinstance(raw, (list, tuple)) else [raw]
+    out: list[str] = []
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    return tuple(out)
+
+
+def _first(raw: Any) -> str | None:
+    values = _values(raw)
+    return values[0] if values else None
+
+
+def parse_date(raw: Any) -> date | None:
+    text = _first(raw)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def parse_at(raw: Any) -> datetime | None:
+    """ISO 8601; a time without an offset is London wall-clock time (as NHS users mean it)."""
+    text = _first(raw)
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=LONDON)
+    return parsed.astimezone(UTC)
+
+
+def now_minute() -> datetime:
+    """Now, to the minute: "now" queries within a minute share cache entries."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class FilterState:
+    icb: tuple[str, ...] = ()
+    place: tuple[str, ...] = ()
+    hwb: tuple[str, ...] = ()
+    pathway: tuple[str, ...] = ()
+    service_type: tuple[str, ...] = ()
+    from_: date | None = None
+    to: date | None = None  # exclusive, as in the API
+    at: datetime | None = None  # None = now
+    extra: Mapping[str, str] = field(default_factory=dict)  # page-specific keys (theme, refresh, ...)
+    default_days: int = DEFAULT_WINDOW_DAYS  # the window without from/to (outcomes look further back)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], *, default_days: int = DEFAULT_WINDOW_DAYS) -> "FilterState":
+        extra = {k: str(_first(v) or "") for k, v in args.items() if k not in FILTER_KEYS}
+        return cls(
+            icb=tuple(v.upper() for v in _values(args.get("icb"))),
+            place=_values(args.get("place")),
+            hwb=tuple(v.upper() for v in _values(args.get("hwb"))),
+            pathway=tuple(v for v in _values(args.get("pathway")) if v in ("0", "1", "2", "3")),
+            service_type=tuple(v.upper() for v in _values(args.get("service_type"))),
+            from_=parse_date(args.get("from")),
+            to=parse_date(args.get("to")),
+            at=parse_at(args.get("at")),
+            extra=extra,
+            default_days=default_days,
+        )
+
+    def resolved_at(self) -> datetime:
+        return self.at or now_minute()
+
+    def window(self) -> tuple[date, date]:
+        """[from, to) in London days; default the `default_days` days ending with the day of `at`."""
+        at_day = london_date_of(self.resolved_at())
+        days = timedelta(days=self.default_days)
+        to = self.to or ((self.from_ + days) if self.from_ else at_day + timedelta(days=1))
+        from_ = self.from_ or (to - days)
+        if from_ >= to:
+            from_ = to - timedelta(days=1)
+        return from_, to
+
+    def with_at(self, at: datetime) -> "FilterState":
+        return replace(self, at=at)
+
+    def where(self, dimensions: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The filters a metric accepts; filters on dimensions it lacks do not apply to it."""
+        allowed = set(dimensions)
+        candidates = {"icb": self.icb, "place": self.place, "hwb": self.hwb,
+                      "pathway": self.pathway, "service_type": self.service_type}
+        return {k: v for k, v in candidates.items() if v and k in allowed}
+
+    def to_query_string(self) -> str:
+        from urllib.parse import urlencode
+
+        pairs: list[tuple[str, str]] = []
+        for key, values in (("icb", self.icb), ("place", self.place), ("hwb", self.hwb),
+                            ("pathway", self.pathway), ("service_type", self.service_type)):
+            pairs.extend((key, v) for v in values)
+        if self.from_:
+            pairs.append(("from", self.from_.isoformat()))
+        if self.to:
+            pairs.append(("to", self.to.isoformat()))
+        if self.at:
+            pairs.append(("at", self.at.isoformat()))
+        pairs.extend(self.extra.items())
+        return urlencode(pairs)

@@ -1,0 +1,95 @@
+"""The wall: picks up a new ingest without reloading, and warns when a feed goes stale."""
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.browser.conftest import ARTIFACTS, wait_ready
+
+pytestmark = pytest.mark.browser
+
+
+def _value(page: Any, selector: str) -> str:
+    return page.get_attribute(selector, "data-value")
+
+
+def test_wall_has_no_navigation_and_states_scope(page: Any, server_url: str) -> None:
+    page.goto(f"{server_url}/wall")
+    wait_ready(page)
+    assert not page.is_visible("nav")
+    assert "West Yorkshire" in page.inner_text("#wall-scope")
+    assert page.inner_text("#wall-asat").strip()
+    assert page.locator("#wall-tiles [data-metric]").count() == 6
+    page.goto(f"{server_url}/wall?theme=dark")
+    wait_ready(page)
+    bg = page.evaluate("getComputedStyle(document.querySelector('.hw-wall')).backgroundColor")
+    assert bg == "rgb(0, 0, 0)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "wall-dark.png"))
+
+
+def test_wall_updates_in_place_after_an_ingest(page: Any, server_url: str, engine: sa.Engine,
+                                               tmp_path: Path) -> None:
+    from ingest.base import run_feed
+
+    page.goto(f"{server_url}/wall?refresh=2&hwb=E08000032")
+    wait_ready(page)
+    selector = "#wall-tiles [data-metric='vacant_accepting'][data-where='pathway=1']"
+    before = _value(page, selector)
+    page.evaluate("window.__noReload = true")
+    # Bradford's P1 service reports 17 vacant slots, through the real feed road.
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    delivery = tmp_path / "vacancy.csv"
+    delivery.write_text(textwrap.dedent(f"""\
+        service_id,service_type,capacity,occupied,vacant_accepting,vacant_reserved,reported_at
+        BRD-REHAB,P1_REHAB,30,13,17,0,{(now - timedelta(minutes=1)).isoformat().replace('+00:00', 'Z')}
+        """))
+    summary = run_feed(engine, "vacancy", str(delivery))
+    assert summary.status == "ok", summary
+    page.wait_for_function(
+        f"() => document.querySelector(\"{selector}\").dataset.value === '17'", timeout=20_000)
+    assert before != "17"
+    assert page.evaluate("window.__noReload") is True  # same document: updated in place
+    assert page.console_log.errors == []
+
+
+def test_wall_shows_stale_banner_when_a_feed_passes_its_age_limit(page: Any, server_url: str,
+                                                                  engine: sa.Engine) -> None:
+    from models.tables import ingest_run
+
+    page.goto(f"{server_url}/wall?refresh=2")
+    wait_ready(page)
+    assert page.locator("#wall-stale .hw-banner").count() == 0
+    old = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=5)
+    with engine.begin() as conn:
+        saved = [dict(r._mapping) for r in conn.execute(sa.select(ingest_run).where(ingest_run.c.feed == "hub_cases"))]
+        conn.execute(ingest_run.update().where(ingest_run.c.feed == "hub_cases")
+                     .values(finished_at=old, started_at=old))
+    try:
+        page.wait_for_selector("#wall-stale .hw-banner", timeout=20_000)
+        text = page.inner_text("#wall-stale")
+        assert "STALE" in text and "Care transfer hub cases" in text
+        page.screenshot(path=str(ARTIFACTS / "wall-stale.png"))
+    finally:
+        with engine.begin() as conn:
+            for row in saved:
+                conn.execute(ingest_run.update().where(ingest_run.c.run_id == row["run_id"])
+                             .values(finished_at=row["finished_at"], started_at=row["started_at"]))
+
+
+def test_wall_says_when_the_server_cannot_be_reached(page: Any, server_url: str) -> None:
+    page.goto(f"{server_url}/wall?refresh=2")
+    wait_ready(page)
+    before = page.inner_text("#wall-tiles")
+    # Cut the wall off from the server: its refresh requests now fail like a dropped network.
+    page.route("**/_dash-update-component*", lambda route: route.abort("connectionrefused"))
+    page.wait_for_selector("#hw-offline:not([hidden])", timeout=20_000)
+    assert "CANNOT REACH THE HOMEWARD SERVER since" in page.inner_text("#hw-offline")
+    assert page.inner_text("#wall-tiles") == before  # the last figures stay on screen
+    page.unroute("**/_dash-update-component*")
+    page.wait_for_selector("#hw-offline", state="hidden", timeout=20_000)
