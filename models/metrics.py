@@ -13,7 +13,7 @@ table aliases (`c` hub cases, `s` services, `r` latest capacity reports,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -127,14 +127,11 @@ class Metric:
     group: str = ""
     notes: str = field(default="")
 
-    def rag(self, value: float | None) -> str | None:
-        """'green' | 'amber' | 'red', or None without a value or thresholds."""
-        t = self.thresholds
-        if value is None or t is None or self.direction == "none":
-            return None
-        if self.direction == "down":
-            return "green" if value <= t.green else "red" if value >= t.red else "amber"
-        return "green" if value >= t.green else "red" if value <= t.red else "amber"
+    def rag(self, value: float | None, scope: Iterable[str] = ()) -> str | None:
+        """'green' | 'amber' | 'red', or None; the deployment's thresholds for `scope` (codes, most specific first) win."""
+        from models.thresholds import rag
+
+        return rag(self.name, value, scope)
 
     def catalogue(self) -> dict[str, Any]:
         return {

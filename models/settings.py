@@ -37,6 +37,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Optional TOML file mapping places to HWBs: `[places.CODE] name = \"…\", hwbs = [\"E08000035\", …]`."),
     Setting("HOMEWARD_HOME_ICB", "QWO",
             "The deployment's own ICB (ODS code): the default scope of the wall and the benchmark page."),
+    Setting("HOMEWARD_THRESHOLDS", "thresholds.toml",
+            "RAG thresholds file: `[defaults.METRIC] green = …, red = …` for every scope, `[scope.\"CODE\".METRIC]` for one ICB, place or HWB."),
     Setting("HOMEWARD_STALE_HOURS", "24",
             "Capacity staleness window: a service whose latest report is older than this is not reporting."),
     Setting("HOMEWARD_SUPPRESSION", "1",
@@ -101,6 +103,12 @@ def home_icb() -> str:
     return (_raw("HOMEWARD_HOME_ICB") or "QWO").upper()
 
 
+def thresholds_file() -> Path | None:
+    raw = _raw("HOMEWARD_THRESHOLDS")
+    path = Path(raw) if raw else PROJECT_DIR / "thresholds.toml"
+    return path if path.is_absolute() else PROJECT_DIR / path
+
+
 def stale_hours() -> float:
     return float(_raw("HOMEWARD_STALE_HOURS") or 24)
 
@@ -126,6 +134,7 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_DEMO": demo_enabled,
     "HOMEWARD_PLACES": places_file,
     "HOMEWARD_HOME_ICB": home_icb,
+    "HOMEWARD_THRESHOLDS": thresholds_file,
     "HOMEWARD_STALE_HOURS": stale_hours,
     "HOMEWARD_SUPPRESSION": suppression_enabled,
     "HOMEWARD_LOG_LEVEL": log_level,
