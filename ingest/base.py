@@ -209,8 +209,14 @@ def run_delivery(engine: Engine, feed_impl: Feed, payload: bytes, ctx: FeedConte
         finally:
             kept, ext, pseudonymised = feed_impl.kept_copy(payload, parsed)
             land_raw(engine, ctx.feed, sha, kept, ext, pseudonymised)
+            del kept
+        # Neither copy of the bytes is needed any more; and `load` receives the only reference to the
+        # parsed delivery, so it can let it go once checked (a large delivery is held once, not thrice).
+        payload = b""
+        handed = [parsed]
+        parsed = None
         with engine.begin() as conn:
-            result = feed_impl.load(conn, parsed, run_id, ctx)
+            result = feed_impl.load(conn, handed.pop(), run_id, ctx)
             _write_rejects(conn, ctx.feed, run_id, result.rejects)
             summary.rows_read, summary.rows_loaded = result.rows_read, result.rows_loaded
             summary.rows_rejected = result.rows_rejected
@@ -276,9 +282,8 @@ def run_feed(engine: Engine, feed: str, source: str, *, hub_id: str | None = Non
     if path.is_dir():
         parts: list[RunSummary] = []
         for delivery in sources.new_files(path):
-            payload = delivery.read_bytes()
             ctx = FeedContext(feed=feed, source=str(delivery), fetched_at=utc_now(), hub_id=hub_id)
-            part = run_delivery(engine, feed_impl, payload, ctx)
+            part = run_delivery(engine, feed_impl, delivery.read_bytes(), ctx)
             sources.move_done(delivery, failed=part.status == "failed")
             parts.append(part)
         return combine(feed, source, parts)

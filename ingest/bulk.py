@@ -7,6 +7,8 @@ takes a COPY — and the upserts that follow are plain SQL shared by both.
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -54,6 +56,36 @@ def stage(conn: Connection, name: str, table: pa.Table) -> None:
     with raw.cursor() as cursor:
         with cursor.copy(f"COPY {name} ({names}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(sink.getvalue())
+
+
+# Large deliveries are written in slices of this many rows, one statement each, all in the one
+# transaction: each statement's working memory stays bounded without giving up atomicity.
+SLICE_ROWS = 250_000
+
+
+def slices(table: pa.Table, rows: int = SLICE_ROWS) -> Iterator[pa.Table]:
+    """Zero-copy slices of `table`, in order (the whole table when it is small)."""
+    for offset in range(0, max(table.num_rows, 1), rows):
+        yield table.slice(offset, rows)
+
+
+@contextmanager
+def staged(conn: Connection, name: str, table: pa.Table) -> Iterator[None]:
+    """`table` readable as `name` for the statements inside the block, in `conn`'s transaction.
+
+    DuckDB reads the Arrow table in place (a view registered on the connection, removed
+    on the way out, so nothing is copied); PostgreSQL gets a COPY into a temporary table."""
+    if not is_duckdb(conn):
+        stage(conn, name, table)  # ON COMMIT DROP: gone with the transaction whatever happens
+        yield
+        drop_stage(conn, name)
+        return
+    raw = conn.connection.driver_connection
+    raw.register(name, table)
+    try:
+        yield
+    finally:
+        raw.unregister(name)
 
 
 def pc_cast_us(column: pa.ChunkedArray) -> pa.ChunkedArray:

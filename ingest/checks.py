@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field as dc_field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Sequence
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 Kind = Literal["text", "int", "time", "enum", "code"]
 
@@ -55,6 +57,7 @@ class Checked:
     rejects: pa.Table  # row_no, field, value, reason
     rows_read: int
     rows_rejected: int
+    sub_key_unique: bool = False  # see Validation.finish
 
 
 def sql_str(value: str) -> str:
@@ -135,10 +138,18 @@ def order_check(earlier: str, later: str) -> Check:
 
 @dataclass
 class Validation:
-    """A private in-memory DuckDB holding one delivery while it is checked."""
+    """A private in-memory DuckDB holding one delivery while it is checked.
+
+    The delivery's rows live in Arrow (`typed`), registered in the database as a
+    view, so nothing is copied into tables. Each field is typed once per
+    distinct value (a million rows of report times are usually a few hundred
+    distinct strings), with the same SQL rules as before, and the result is
+    spread back to the rows with an Arrow `take`.
+    """
     fields: tuple[Field, ...]
     fetched_at: datetime
     db: duckdb.DuckDBPyConnection = dc_field(default_factory=lambda: duckdb.connect(":memory:"))
+    typed: pa.Table | None = None
 
     def __post_init__(self) -> None:
         self.db.execute("SET TimeZone = 'UTC'")
@@ -148,26 +159,75 @@ class Validation:
         self.db.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
         self.db.unregister(f"{name}_arrow")
 
-    def type_rows(self, source: pa.Table, extra_columns: dict[str, str] | None = None) -> None:
-        """Create `typed`: row_no, t_<field> (trimmed text) and <field> (typed) for every field."""
-        self.db.register("delivery", source)
+    def _default_value(self, f: Field) -> str | None:
+        if f.default is None:
+            return None
+        value = self.db.execute(f"SELECT CAST({f.default} AS VARCHAR)").fetchone()[0]  # type: ignore[index]
+        return None if value is None else str(value)
+
+    def _text_column(self, f: Field, raw: pa.ChunkedArray | None, n: int) -> pa.ChunkedArray:
+        """t_<field>: trimmed of spaces (as SQL trim), empty as missing, then the field's default."""
+        default = self._default_value(f)
+        if raw is None:
+            return pa.chunked_array([pa.nulls(n, pa.string()) if default is None
+                                     else pa.repeat(pa.scalar(default, pa.string()), n)])
+        needs_trim = pc.any(pc.or_(pc.starts_with(raw, " "), pc.ends_with(raw, " "))).as_py()
+        text = pc.utf8_trim(raw, characters=" ") if needs_trim else raw
+        if pc.any(pc.equal(text, "")).as_py():
+            text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        if default is not None and text.null_count:
+            text = pc.fill_null(text, default)
+        return text
+
+    def _typed_by_distinct(self, f: Field, text: pa.ChunkedArray) -> pa.ChunkedArray:
+        """The field's typed value, computed once per distinct text with `typed_expr`."""
+        encoded = pc.dictionary_encode(text, null_encoding="encode").unify_dictionaries()
+        dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+        distinct = pa.table({"i": pa.array(np.arange(len(dictionary), dtype=np.int64)), f"t_{f.name}": dictionary})
+        self.db.register("distinct_values", distinct)
+        try:
+            values = self.db.execute(
+                f"SELECT {typed_expr(f)} AS v FROM distinct_values ORDER BY i").fetch_arrow_table().column(0)
+        finally:
+            self.db.unregister("distinct_values")
+        values = values.combine_chunks()
+        if values.null_count == len(values):  # an empty or absent column: no need for a full buffer
+            return pa.chunked_array([pa.nulls(len(text), values.type)])
+        return pa.chunked_array([values.take(chunk.indices) for chunk in encoded.chunks], type=values.type)
+
+    def type_rows(self, source: pa.Table, extra_columns: Sequence[str] = ()) -> None:
+        """Build `typed`: row_no, t_<field> (trimmed text) and <field> (typed) for every field,
+        plus `extra_columns` of the source as they are."""
+        n = source.num_rows
         present = set(source.column_names)
-        text_cols: list[str] = ["row_no"]
+        texts: dict[str, pa.ChunkedArray] = {}
+        values: dict[str, pa.ChunkedArray] = {}
         for f in self.fields:
-            base = f"NULLIF(trim(\"{f.name}\"), '')" if f.name in present else "CAST(NULL AS VARCHAR)"
-            if f.default is not None:
-                base = f"COALESCE({base}, {f.default})"
-            text_cols.append(f"{base} AS t_{f.name}")
-        for name, expr in (extra_columns or {}).items():
-            text_cols.append(f"{expr} AS {name}")
-        self.db.execute(
-            "CREATE TABLE texts AS SELECT "
-            + ", ".join(text_cols)
-            + " FROM (SELECT *, CAST(row_number() OVER () AS BIGINT) AS row_no FROM delivery)")
-        self.db.unregister("delivery")
-        typed = ", ".join(f"{typed_expr(f)} AS {f.name}" for f in self.fields)
-        self.db.execute(f"CREATE TABLE typed AS SELECT *, {typed} FROM texts")
-        self.db.execute("DROP TABLE texts")
+            raw = source.column(f.name) if f.name in present else None
+            text = self._text_column(f, raw, n)
+            texts[f"t_{f.name}"] = text
+            if f.kind == "text":
+                values[f.name] = text
+            elif f.kind == "code":
+                values[f.name] = pc.utf8_upper(text)
+            else:
+                values[f.name] = self._typed_by_distinct(f, text)
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {"row_no": pa.array(np.arange(1, n + 1, dtype=np.int64))}
+        columns.update(texts)
+        for name in extra_columns:
+            columns[name] = source.column(name)
+        columns.update(values)
+        self._set_typed(pa.table(columns))
+
+    def _set_typed(self, table: pa.Table) -> None:
+        self.typed = table
+        self.db.register("typed", table)
+
+    def add_mapped(self, name: str, column: str, keys: pa.Array, values: pa.Array) -> None:
+        """Add column `name` to `typed`: `column` looked up in `keys`, giving the matching `values` (or NULL)."""
+        assert self.typed is not None
+        index = pc.index_in(self.typed.column(column), value_set=keys)
+        self._set_typed(self.typed.append_column(name, values.take(index)))
 
     def field_checks(self) -> list[Check]:
         fetched = f"TIMESTAMP '{self.fetched_at.strftime('%Y-%m-%d %H:%M:%S')}'"
@@ -183,14 +243,39 @@ class Validation:
             "CREATE OR REPLACE TABLE rejected AS SELECT row_no, field, value, reason FROM errors "
             "QUALIFY row_number() OVER (PARTITION BY row_no, field ORDER BY priority) = 1")
 
-    def finish(self, good_sql: str) -> Checked:
-        """`good_sql` selects the rows to load from `good_rows` (typed rows with no reject)."""
-        self.db.execute("CREATE TABLE good_rows AS SELECT * FROM typed ANTI JOIN (SELECT DISTINCT row_no FROM rejected) r USING (row_no)")
-        rows_read = int(self.db.execute("SELECT count(*) FROM typed").fetchone()[0])  # type: ignore[index]
-        rows_rejected = int(self.db.execute("SELECT count(DISTINCT row_no) FROM rejected").fetchone()[0])  # type: ignore[index]
-        good = self.db.execute(good_sql).fetch_arrow_table()
+    def finish(self, columns: dict[str, str], key: Sequence[str], sub_key: Sequence[str] = ()) -> Checked:
+        """The good rows (typed rows with no reject) as `columns` (output name -> typed column),
+        keeping only the last row of each `key` when the delivery repeats one.
+
+        `sub_key`, part of `key`, is checked first: when no two good rows share it, the key
+        cannot repeat either (and `Checked.sub_key_unique` tells the caller so)."""
+        assert self.typed is not None
+        rows_read = self.typed.num_rows
+        bad = self.db.execute("SELECT DISTINCT row_no FROM rejected").fetch_arrow_table().column(0)
+        rows_rejected = len(bad)
+        good = self.typed
+        if rows_rejected:
+            good = good.filter(pc.invert(pc.is_in(good.column("row_no"), value_set=bad.combine_chunks())))
+        good = good.select(list(dict.fromkeys([*columns.values(), *key, "row_no"])))
+        self.db.register("good_rows", good)
+        keys = ", ".join(key)
+
+        def repeats(columns: str) -> bool:
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM good_rows GROUP BY {columns} HAVING count(*) > 1)"
+            return bool(self.db.execute(sql).fetchone()[0])  # type: ignore[index]
+
+        sub_key_unique = bool(sub_key) and not repeats(", ".join(sub_key))
+        if not sub_key_unique and repeats(keys):
+            # The same key twice in one delivery: the later row is the correction.
+            last = self.db.execute(f"SELECT max(row_no) FROM good_rows GROUP BY {keys}").fetch_arrow_table().column(0)
+            good = good.filter(pc.is_in(good.column("row_no"), value_set=last.combine_chunks()))
+        self.db.unregister("good_rows")
+        good = pa.table([good.column(c) for c in columns.values()] + [good.column("row_no")],
+                        names=[*columns, "row_no"])
         rejects = self.db.execute("SELECT row_no, field, value, reason FROM rejected ORDER BY row_no, field").fetch_arrow_table()
-        return Checked(good=good, rejects=rejects, rows_read=rows_read, rows_rejected=rows_rejected)
+        return Checked(good=good, rejects=rejects, rows_read=rows_read, rows_rejected=rows_rejected,
+                       sub_key_unique=sub_key_unique)
 
     def close(self) -> None:
+        self.typed = None
         self.db.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
@@ -67,33 +68,88 @@ CASE_COLUMNS = ("hub_id", "case_id", "person_id", "age", "hwb_code", "acute_site
                 "status_91d", "updated_at")
 
 
-def _nhs_columns(values: list[str | None], pseudonymiser: Pseudonymiser) -> tuple[list[str | None], list[str | None], list[str | None]]:
-    """(person_id, problem, masked) per row, from the clear NHS numbers."""
-    person_ids: list[str | None] = []
-    problems: list[str | None] = []
-    masked: list[str | None] = []
-    pseudonym = pseudonymiser.pseudonym
-    for raw in values:
-        if raw is None:
-            person_ids.append(None), problems.append(None), masked.append(None)  # 'required' check reports it
-            continue
-        digits = raw.strip().replace(" ", "").replace("-", "")
-        if len(digits) != 10 or not digits.isdigit() or not digits.isascii():
-            person_ids.append(None), masked.append(mask(digits))
-            problems.append("nhs_number must be 10 digits")
-            continue
-        total = (int(digits[0]) * 10 + int(digits[1]) * 9 + int(digits[2]) * 8 + int(digits[3]) * 7
-                 + int(digits[4]) * 6 + int(digits[5]) * 5 + int(digits[6]) * 4 + int(digits[7]) * 3
-                 + int(digits[8]) * 2)
-        check = 11 - total % 11
-        if check == 11:
-            check = 0
-        if check == 10 or check != int(digits[9]):
-            person_ids.append(None), masked.append(mask(digits))
-            problems.append("nhs_number fails the Modulus 11 check digit test")
-            continue
-        person_ids.append(pseudonym(digits)), problems.append(None), masked.append(None)
-    return person_ids, problems, masked
+_TEN_DIGITS = "must be 10 digits"
+_CHECK_DIGIT = "fails the Modulus 11 check digit test"
+_PROBLEMS = pa.array([f"nhs_number {_TEN_DIGITS}", f"nhs_number {_CHECK_DIGIT}"], pa.string())
+_WEIGHTS = np.arange(10, 1, -1, dtype=np.int64)
+
+
+def _one_nhs_number(raw: str) -> tuple[str | None, int, str | None]:
+    """(normalised digits if valid, problem code or -1, masked value) for one number, the slow way."""
+    digits = raw.strip().replace(" ", "").replace("-", "")
+    if len(digits) != 10 or not digits.isdigit() or not digits.isascii():
+        return None, 0, mask(digits)
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1)))
+    check = 11 - total % 11
+    if check == 11:
+        check = 0
+    if check == 10 or check != int(digits[9]):
+        return None, 1, mask(digits)
+    return digits, -1, None
+
+
+def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(person_id, problem, masked) per row, from the clear NHS numbers.
+
+    Numbers written as ten digits (spaces and hyphens allowed) are checked with
+    Modulus 11 in numpy and pseudonymised once per distinct number; anything
+    else goes through the same rules one value at a time."""
+    n = len(raw)
+    original = raw
+    for separator in (" ", "-"):
+        if pc.any(pc.greater_equal(pc.find_substring(raw, separator), 0)).as_py():
+            raw = pc.replace_substring(raw, separator, "")
+    # Exactly ten ASCII digits (cheaper than a regular expression over a million values).
+    fast = pc.fill_null(pc.and_(pc.equal(pc.binary_length(raw), 10), pc.ascii_is_decimal(raw)), False)
+    fast_rows = np.flatnonzero(fast.to_numpy(zero_copy_only=False))
+    numbers = raw.filter(fast).cast(pa.binary())
+    offsets = np.frombuffer(numbers.buffers()[1], dtype=np.int32)[numbers.offset:numbers.offset + len(numbers) + 1]
+    data = np.frombuffer(numbers.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] if len(numbers) else \
+        np.zeros(0, dtype=np.uint8)
+    digits = data.reshape(-1, 10).astype(np.int64) - 48
+    check = 11 - (digits[:, :9] @ _WEIGHTS) % 11
+    check[check == 11] = 0
+    good = (check != 10) & (check == digits[:, 9])
+
+    person_index = np.full(n, -1, dtype=np.int64)  # into `pseudonyms`
+    problem = np.full(n, -1, dtype=np.int64)  # into _PROBLEMS
+    masked_index = np.full(n, -1, dtype=np.int64)  # into `masked_values`
+    valid = pa.array(numbers.cast(pa.string()).filter(pa.array(good)))
+    encoded = pc.dictionary_encode(valid)
+    pseudonym_parts = [pseudonymiser.pseudonym_array(encoded.dictionary)]
+    person_index[fast_rows[good]] = encoded.indices.to_numpy(zero_copy_only=False)
+    bad_rows = fast_rows[~good]
+    problem[bad_rows] = 1
+    masked_parts = [pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(numbers.cast(pa.string()).filter(pa.array(~good)), 0, 3), "*******", "")]
+    masked_index[bad_rows] = np.arange(len(bad_rows))
+
+    # The rest (not ten digits after removing spaces and hyphens), one at a time: few in practice.
+    slow = pc.and_(pc.invert(fast), pc.is_valid(raw)).to_numpy(zero_copy_only=False)
+    slow_rows = np.flatnonzero(slow)
+    if len(slow_rows):
+        extra_ids: list[str] = []
+        extra_masked: list[str | None] = []
+        next_id, next_mask = len(encoded.dictionary), len(bad_rows)
+        for row, value in zip(slow_rows, original.filter(pa.array(slow)).to_pylist()):
+            number, code, masked = _one_nhs_number(value)
+            if number is not None:
+                extra_ids.append(number)
+                person_index[row] = next_id
+                next_id += 1
+            else:
+                problem[row] = code
+                extra_masked.append(masked)
+                masked_index[row] = next_mask
+                next_mask += 1
+        pseudonym_parts.append(pa.array(pseudonymiser.pseudonyms(extra_ids), pa.string()))
+        masked_parts.append(pa.array(extra_masked, pa.string()))
+
+    def spread(values: pa.Array, index: np.ndarray) -> pa.Array:
+        return values.take(pa.array(index, mask=index < 0))
+
+    return (spread(pa.concat_arrays(pseudonym_parts), person_index), spread(_PROBLEMS, problem),
+            spread(pa.concat_arrays(masked_parts), masked_index))
 
 
 class HubCasesFeed:
@@ -103,14 +159,12 @@ class HubCasesFeed:
         parsed = read_delivery(payload)
         require_columns(parsed, REQUIRED_COLUMNS)
         table = parsed.table
-        nhs = table.column("nhs_number").to_pylist()
-        person_ids, problems, masked = _nhs_columns(nhs, Pseudonymiser())
-        del nhs
+        person_ids, problems, masked = _nhs_columns(table.column("nhs_number").combine_chunks(), Pseudonymiser())
         index = table.column_names.index("nhs_number")
         table = table.remove_column(index)
-        table = table.append_column("person_id", pa.array(person_ids, type=pa.string()))
-        table = table.append_column("nhs_problem", pa.array(problems, type=pa.string()))
-        table = table.append_column("nhs_masked", pa.array(masked, type=pa.string()))
+        table = table.append_column("person_id", person_ids)
+        table = table.append_column("nhs_problem", problems)
+        table = table.append_column("nhs_masked", masked)
         return Tabular(table=table, format=parsed.format)
 
     def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
@@ -125,10 +179,12 @@ class HubCasesFeed:
 
     def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
         good, rejects, rows_read, rows_rejected = validate(conn, parsed, ctx)
-        if good.num_rows:
-            bulk.stage(conn, "stage_case", good)
-            _upsert(conn, run_id)
-            bulk.drop_stage(conn, "stage_case")
+        del parsed  # the delivery's text columns: only the checked rows are needed now
+        # Each version appears once by now, and each case at most once among the newest, so the
+        # slices never touch the same row twice.
+        for part in bulk.slices(good) if good.num_rows else ():
+            with bulk.staged(conn, "stage_case", part):
+                _upsert(conn, run_id)
         return LoadResult(rows_read=rows_read, rows_loaded=rows_read - rows_rejected,
                           rows_rejected=rows_rejected, rejects=rejects)
 
@@ -138,11 +194,10 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> tuple[pa.Ta
     fields = tuple(replace(f, default=hub_default) if f.name == "hub_id" else f for f in FIELDS)
     v = Validation(fields, ctx.fetched_at)
     try:
-        v.add_lookup("geo_hwb", hwb_codes(conn))
-        v.type_rows(parsed.table, extra_columns={"person_id": "person_id", "nhs_problem": "nhs_problem",
-                                                   "nhs_masked": "nhs_masked"})
-        v.db.execute("ALTER TABLE typed ADD COLUMN stored_hwb VARCHAR")
-        v.db.execute("UPDATE typed SET stored_hwb = g.hwb_code FROM geo_hwb g WHERE typed.hwb_code = g.code")
+        geo = hwb_codes(conn)
+        v.type_rows(parsed.table, extra_columns=("person_id", "nhs_problem", "nhs_masked"))
+        v.add_mapped("stored_hwb", "hwb_code", geo.column("code").combine_chunks(),
+                     geo.column("hwb_code").combine_chunks())
         checks = v.field_checks() + [
             Check("nhs_number", "person_id IS NULL AND nhs_problem IS NULL",
                   sql_str("nhs_number is required but empty"), "NULL", 0),
@@ -159,14 +214,33 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> tuple[pa.Ta
             order_check("discharged_at", "readmitted_at"),
         ]
         v.run_checks(checks)
-        columns = ", ".join("stored_hwb AS hwb_code" if c == "hwb_code" else c for c in CASE_COLUMNS)
+        columns = {c: "stored_hwb" if c == "hwb_code" else c for c in CASE_COLUMNS}
         # The same version twice in one delivery: the later row wins.
-        result = v.finish(
-            f"SELECT {columns}, row_no FROM good_rows "
-            "QUALIFY row_number() OVER (PARTITION BY hub_id, case_id, updated_at ORDER BY row_no DESC) = 1")
-        return result.good, result.rejects, result.rows_read, result.rows_rejected
+        result = v.finish(columns, key=("hub_id", "case_id", "updated_at"), sub_key=("hub_id", "case_id"))
+        good = _mark_newest(v, result.good, every_case_once=result.sub_key_unique)
+        return good, result.rejects, result.rows_read, result.rows_rejected
     finally:
         v.close()
+
+
+def _mark_newest(v: Validation, good: pa.Table, every_case_once: bool) -> pa.Table:
+    """Add `is_newest`: the row is the newest version of its case in this delivery.
+
+    Versions are unique per (hub_id, case_id, updated_at) by now, so the newest is the one
+    with the greatest updated_at; when no case appears twice, every row is."""
+    newest = pa.array(np.ones(good.num_rows, dtype=bool))
+    if good.num_rows and not every_case_once:
+        v.db.register("versions", good)
+        try:
+            repeated = v.db.execute("SELECT count(*) FROM (SELECT 1 FROM versions GROUP BY hub_id, case_id "
+                                    "HAVING count(*) > 1)").fetchone()[0]  # type: ignore[index]
+            if repeated:
+                rows = v.db.execute("SELECT arg_max(row_no, updated_at) FROM versions GROUP BY hub_id, case_id"
+                                    ).fetch_arrow_table().column(0).combine_chunks()
+                newest = pc.is_in(good.column("row_no"), value_set=rows)
+        finally:
+            v.db.unregister("versions")
+    return good.append_column("is_newest", newest)
 
 
 def _upsert(conn: Connection, run_id: int) -> None:
@@ -182,10 +256,7 @@ def _upsert(conn: Connection, run_id: int) -> None:
     # (A re-sent version with the same updated_at is a correction and replaces it, as in the history.)
     conn.execute(sa.text(f"""
         INSERT INTO hub_case ({columns}, run_id)
-        SELECT {columns}, :run_id FROM (
-            SELECT *, row_number() OVER (PARTITION BY hub_id, case_id ORDER BY updated_at DESC, row_no DESC) AS rn
-            FROM stage_case) latest
-        WHERE rn = 1
+        SELECT {columns}, :run_id FROM stage_case WHERE is_newest
         ON CONFLICT (hub_id, case_id) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at,
             run_id = EXCLUDED.run_id
         WHERE hub_case.updated_at <= EXCLUDED.updated_at

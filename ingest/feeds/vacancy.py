@@ -62,14 +62,19 @@ class VacancyFeed:
 
     def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
         checked = validate(conn, parsed, ctx)
+        del parsed  # the delivery's text columns: only the checked rows are needed now
         good = checked.good
         if good.num_rows:
-            bulk.stage(conn, "stage_capacity", good)
-            _upsert(conn, run_id)
-            bulk.drop_stage(conn, "stage_capacity")
+            assert checked.services is not None
+            with bulk.staged(conn, "stage_capacity", good), bulk.staged(conn, "stage_service_in", checked.services):
+                _upsert(conn, run_id)
             bulk.drop_stage(conn, "stage_service")
         return LoadResult(rows_read=checked.rows_read, rows_loaded=checked.rows_read - checked.rows_rejected,
                           rows_rejected=checked.rows_rejected, rejects=checked.rejects)
+
+
+STAGE_COLUMNS = ("service_id", "service_name", "provider_name", "service_type", "pathway", "hwb_code", "capacity",
+                 "occupied", "vacant_accepting", "vacant_reserved", "reported_at")
 
 
 @dataclass
@@ -78,17 +83,20 @@ class _Checked:
     rejects: pa.Table
     rows_read: int
     rows_rejected: int
+    services: pa.Table | None = None
 
 
 def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> _Checked:
     v = Validation(FIELDS, ctx.fetched_at)
     try:
-        v.add_lookup("geo_hwb", hwb_codes(conn))
+        geo = hwb_codes(conn)
         known = [r[0] for r in conn.execute(sa.select(service.c.service_id))]
         v.add_lookup("known_service", pa.table({"service_id": pa.array(known, type=pa.string())}))
         v.type_rows(parsed.table)
-        v.db.execute("ALTER TABLE typed ADD COLUMN stored_hwb VARCHAR")
-        v.db.execute("UPDATE typed SET stored_hwb = g.hwb_code FROM geo_hwb g WHERE typed.hwb_code = g.code")
+        v.add_mapped("stored_hwb", "hwb_code", geo.column("code").combine_chunks(),
+                     geo.column("hwb_code").combine_chunks())
+        v.add_mapped("pathway", "service_type", pa.array(list(SERVICE_TYPES), pa.string()),
+                     pa.array(list(SERVICE_TYPES.values()), pa.int64()))
         # A service is known if the store has it, or if this delivery introduces it properly.
         v.db.execute(
             "CREATE TABLE introduced AS SELECT DISTINCT service_id FROM typed "
@@ -115,49 +123,55 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> _Checked:
                   "t_capacity", 3),
         ]
         v.run_checks(checks)
-        pathway = "CASE " + " ".join(f"WHEN service_type = '{t}' THEN {p}" for t, p in SERVICE_TYPES.items()) + " END"
         # The same key twice in one delivery: the later row is the correction.
-        result = v.finish(
-            f"SELECT service_id, service_name, provider_name, service_type, {pathway} AS pathway, "
-            "stored_hwb AS hwb_code, capacity, occupied, vacant_accepting, vacant_reserved, reported_at, row_no "
-            "FROM good_rows QUALIFY row_number() OVER (PARTITION BY service_id, reported_at ORDER BY row_no DESC) = 1")
-        return _Checked(result.good, result.rejects, result.rows_read, result.rows_rejected)
+        columns = {c: c for c in STAGE_COLUMNS}
+        columns["hwb_code"] = "stored_hwb"
+        result = v.finish(columns, key=("service_id", "reported_at"))
+        services = _services(v, result.good) if result.good.num_rows else None
+        return _Checked(result.good, result.rejects, result.rows_read, result.rows_rejected, services)
     finally:
         v.close()
 
 
-def _upsert(conn: Connection, run_id: int) -> None:
-    params = {"run_id": run_id}
-    # Per service in this delivery: its span of reports and its latest attributes; is_latest says
-    # whether this delivery holds the newest report the store will have for it.
-    conn.execute(sa.text("""
-        CREATE TEMP TABLE stage_service AS
-        WITH s AS (
+def _services(v: Validation, good: pa.Table) -> pa.Table:
+    """Per service in this delivery: its span of reports and its latest attributes.
+
+    The good rows hold one row per (service_id, reported_at), so a service's latest report
+    is the one with the greatest reported_at; `named` means the latest report that carries
+    both a name and an HWB (used when the latest has none)."""
+    named = "FILTER (WHERE service_name IS NOT NULL AND hwb_code IS NOT NULL)"
+    v.db.register("stage_capacity", good)
+    try:
+        return v.db.execute(f"""
             SELECT service_id,
                    min(reported_at) AS first_reported_at,
-                   max(reported_at) AS latest_reported_at
+                   max(reported_at) AS latest_reported_at,
+                   arg_max_null(service_type, reported_at) AS service_type,
+                   arg_max_null(pathway, reported_at) AS pathway,
+                   COALESCE(arg_max_null(service_name, reported_at),
+                            arg_max_null(service_name, reported_at) {named}) AS service_name,
+                   COALESCE(arg_max_null(hwb_code, reported_at),
+                            arg_max_null(hwb_code, reported_at) {named}) AS hwb_code,
+                   COALESCE(arg_max_null(provider_name, reported_at),
+                            arg_max_null(provider_name, reported_at) {named}) AS provider_name
             FROM stage_capacity GROUP BY service_id
-        ),
-        latest AS (
-            SELECT c.service_id, c.service_type, c.pathway, c.service_name, c.provider_name, c.hwb_code,
-                   row_number() OVER (PARTITION BY c.service_id ORDER BY c.reported_at DESC, c.row_no DESC) AS rn
-            FROM stage_capacity c
-        ),
-        named AS (
-            SELECT service_id, service_name, hwb_code, provider_name,
-                   row_number() OVER (PARTITION BY service_id ORDER BY reported_at DESC, row_no DESC) AS rn
-            FROM stage_capacity WHERE service_name IS NOT NULL AND hwb_code IS NOT NULL
-        )
-        SELECT s.service_id, s.first_reported_at, s.latest_reported_at,
-               l.service_type, l.pathway,
-               COALESCE(l.service_name, n.service_name) AS service_name,
-               COALESCE(l.hwb_code, n.hwb_code) AS hwb_code,
-               COALESCE(l.provider_name, n.provider_name) AS provider_name,
+        """).fetch_arrow_table()
+    finally:
+        v.db.unregister("stage_capacity")
+
+
+def _upsert(conn: Connection, run_id: int) -> None:
+    params = {"run_id": run_id}
+    # Per service in this delivery (worked out while checking, see `_services`): its span of reports
+    # and latest attributes; is_latest says whether this delivery holds the newest report the store will have.
+    conn.execute(sa.text("""
+        CREATE TEMP TABLE stage_service AS
+        SELECT s.service_id, s.first_reported_at, s.latest_reported_at, s.service_type, s.pathway,
+               s.service_name, s.hwb_code, s.provider_name,
                (s.latest_reported_at >= COALESCE(
                     (SELECT max(r.reported_at) FROM capacity_report r WHERE r.service_id = s.service_id),
                     s.latest_reported_at)) AS is_latest
-        FROM s JOIN latest l ON l.service_id = s.service_id AND l.rn = 1
-        LEFT JOIN named n ON n.service_id = s.service_id AND n.rn = 1
+        FROM stage_service_in s
     """))
     conn.execute(sa.text("""
         INSERT INTO service (service_id, service_name, provider_name, service_type, pathway, hwb_code,

@@ -49,3 +49,24 @@ def test_formats_bom_case_and_whitespace_in_names() -> None:
     assert ndjson.to_pylist() == [{"a": "1", "b": None}, {"a": "2", "b": None}]
     with pytest.raises(UnreadableDelivery, match="appears more than once"):
         read_delivery(b"a,A\n1,2\n")
+
+
+def test_vectorised_nhs_columns_agree_with_the_one_at_a_time_rules() -> None:
+    import pyarrow as pa
+
+    from ingest.feeds.hub_cases import _nhs_columns, _one_nhs_number
+
+    p = Pseudonymiser(b"k")
+    values = [None, "9434765919", "943 476 5919", "943-476-5919", " 9434765919 ", "\t9434765919\n", "9434765918",
+              "4010232137", "12345", "", "  ", "-\t12", "943476591X", "١٢٣٤٥٦٧٨٩٠", "94347659190", "1000000010",
+              "9434765919", "4010232137"]
+    person, problem, masked = _nhs_columns(pa.array(values, pa.string()), p)
+    for value, got in zip(values, zip(person.to_pylist(), problem.to_pylist(), masked.to_pylist())):
+        if value is None:
+            assert got == (None, None, None)
+            continue
+        number, code, mask_value = _one_nhs_number(value)
+        want_problem = None if code < 0 else ["nhs_number must be 10 digits",
+                                              "nhs_number fails the Modulus 11 check digit test"][code]
+        assert got == (None if number is None else p.pseudonym(number), want_problem, mask_value), value
+    assert p.pseudonyms(["9434765919"]) == [p.pseudonym("9434765919")]
