@@ -420,16 +420,24 @@ def layer_params(name: str, i: Instants, split: bool) -> dict[str, list[str]]:
     return params
 
 
-def timed(fn: Callable[[], Any], reps: int) -> tuple[float, float, Any]:
-    """(p50 ms, p95 ms, last result) over `reps` runs after one warm-up."""
-    result = fn()
-    samples = []
+def timed(fns: dict[str, Callable[[], Any]], reps: int) -> dict[str, tuple[float, float, Any]]:
+    """{name: (p50 ms, p95 ms, last result)} over `reps` runs of each function after one warm-up.
+
+    The functions take turns within each repetition, so load from elsewhere on a shared
+    machine falls on all of them alike and the ratio of their times stays meaningful.
+    """
+    results = {name: fn() for name, fn in fns.items()}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(reps):
-        t = time.perf_counter()
-        result = fn()
-        samples.append((time.perf_counter() - t) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, math.ceil(0.95 * len(samples)) - 1)], result
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            results[name] = fn()
+            samples[name].append((time.perf_counter() - t) * 1000)
+    out = {}
+    for name, times in samples.items():
+        times.sort()
+        out[name] = (statistics.median(times), times[max(0, math.ceil(0.95 * len(times)) - 1)], results[name])
+    return out
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -451,7 +459,7 @@ def bench(path: Path, reps: int, only: list[str] | None) -> int:
     def ping() -> None:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1").fetchall()
-    p50, p95, _ = timed(ping, 50)
+    p50, p95, _ = timed({"ping": ping}, 50)["ping"]
     print(f"engine.connect() + SELECT 1: p50 {p50:.2f} ms, p95 {p95:.2f} ms "
           f"(pool: {engine.pool.status()})")
 
@@ -475,9 +483,10 @@ def bench(path: Path, reps: int, only: list[str] | None) -> int:
             continue
         total = lambda: run_query(engine, MetricQuery.from_params(name, layer_params(name, i, False)))  # noqa: E731
         split = lambda: run_query(engine, MetricQuery.from_params(name, layer_params(name, i, True)))  # noqa: E731
-        t50, t95, res = timed(total, reps)
-        s50, s95, _ = timed(split, reps)
-        h50, h95, hv = timed(hand(sqls[name]), reps) if name in sqls else (math.nan, math.nan, None)
+        fns = {"total": total, "split": split, **({"hand": hand(sqls[name])} if name in sqls else {})}
+        times = timed(fns, reps)
+        (t50, t95, res), (s50, s95, _) = times["total"], times["split"]
+        h50, h95, hv = times.get("hand", (math.nan, math.nan, None))
         lv = res.total()
         ok = _same(lv, hv)
         ratio = t50 / h50 if h50 else math.nan

@@ -128,7 +128,24 @@ def build_periods(*, at: datetime, from_: date, to: date, grain: str | None, sna
 
 
 # Column names avoid `at`/`end`/`start`, reserved words in one store or the other.
-def periods_table(periods: list[Period], stale_hours: float) -> sa.Values:
+def period_param(index: int, name: str) -> str:
+    """Name of the bound parameter holding column `name` of period `index`."""
+    return f"p{index}_{name}"
+
+
+def periods_table(count: int) -> sa.Values:
+    """A VALUES table of `count` periods whose cells are bound parameters (filled by `period_params`).
+
+    The cells are parameters, not the periods' values, so one compiled select serves
+    every query with the same number of periods (see models.query's statement cache).
+    """
     cols = [sa.column(name, type_) for name, type_ in PERIOD_COLUMNS]
-    rows = [tuple(p.row(i, stale_hours)[name] for name, _ in PERIOD_COLUMNS) for i, p in enumerate(periods)]
+    rows = [tuple(sa.bindparam(period_param(i, name), type_=type_) for name, type_ in PERIOD_COLUMNS)
+            for i in range(count)]
     return sa.values(*cols, name="p").data(rows)
+
+
+def period_params(periods: list[Period], stale_hours: float) -> dict[str, Any]:
+    """The values of the periods' bound parameters, by name."""
+    return {period_param(i, name): value
+            for i, p in enumerate(periods) for name, value in p.row(i, stale_hours).items()}

@@ -8,6 +8,7 @@ values are always bound parameters.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import date, datetime, timezone
@@ -15,7 +16,8 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
 from models import settings
@@ -24,7 +26,8 @@ from models.metrics import (
 )
 from models.dialects import latest
 from models.periods import (
-    GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, london_date_of, periods_table,
+    GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, london_date_of, period_param,
+    period_params, periods_table,
 )
 from models.tables import capacity_report, hub_case, hwb, hwb_alias, icb, ingest_run, place, service, sitrep_value
 from models.vocab import AGE_BANDS, DELAY_REASONS, IC_OUTCOMES, NOT_RECORDED, SERVICE_TYPES, SITREP_LEVELS
@@ -191,16 +194,16 @@ class Scope:
 
 
 class _Constants:
-    """A single period as bound constants, shaped like a VALUES table's `.c` (`pc.c.p_at`, `pc.c["k"]`).
+    """A single period as bound parameters, shaped like a VALUES table's `.c` (`pc.c.p_at`, `pc.c["k"]`).
 
     With constants in the WHERE clause the store prunes row groups by their min / max
     (zone maps), pushes filters into the scan and needs no join against the periods:
-    the select is what one would write by hand.
+    the select is what one would write by hand. The parameters are those of period 0
+    of `period_params`.
     """
 
-    def __init__(self, period: Period, stale_hours: float) -> None:
-        row = period.row(0, stale_hours)
-        self.c = SimpleNamespace(**{name: sa.bindparam(f"p_{name}", row[name], type_=type_)
+    def __init__(self) -> None:
+        self.c = SimpleNamespace(**{name: sa.bindparam(period_param(0, name), type_=type_)
                                     for name, type_ in PERIOD_COLUMNS if name != "k"})
         self.c.k = sa.literal_column("0", sa.Integer)
 
@@ -258,14 +261,19 @@ def _known_codes(engine: Engine, key: str, vals: Sequence[str]) -> list[str]:
     return norm
 
 
-def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: dict[str, list[Any]]) -> tuple[sa.Select, list[str]]:
+def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
+             filter_keys: tuple[str, ...]) -> tuple[sa.Select, list[str]]:
+    """The select for a query's shape. Every value that varies between queries of the same shape
+    is a named bound parameter, filled by `_params`: the periods' `p{i}_{column}`, the filter
+    values `w_{key}` (expanding: any number of values), the sitrep `feeds`, and for a capacity
+    metric with several periods `lowest_stale_from` / `highest_at`."""
     measure = metric.measure
-    stale_hours = settings.stale_hours()
-    single = len(periods) == 1
+    single = n_periods == 1
     # One period: its bounds are constants (no join). Several (a grain): a VALUES table joined in.
-    p: Any = _Constants(periods[0], stale_hours) if single else periods_table(periods, stale_hours)
+    p: Any = _Constants() if single else periods_table(n_periods)
     pcols = p.columns() if single else {name: p.c[name] for name, _ in PERIOD_COLUMNS}
-    dims_needed = set(by) | set(where)
+    where = set(filter_keys)
+    dims_needed = set(by) | where
     share_dim = measure.dimension if isinstance(measure, Share) else None
     group_dims = list(by) + ([share_dim] if share_dim and share_dim not in by else [])
     filters: list[ColumnElement[bool]] = []
@@ -291,8 +299,8 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
     elif metric.source == "capacity":
         cr = capacity_report
         # constant bounds as well as the per-period ones: lets the store skip old row groups / use the index
-        lowest = min(x.row(0, stale_hours)["stale_from"] for x in periods)
-        highest = max(x.at for x in periods)
+        lowest = sa.bindparam("lowest_stale_from", type_=sa.DateTime)
+        highest = sa.bindparam("highest_at", type_=sa.DateTime)
         # each service's latest report inside the staleness window (per period)
         latest_cols = [latest(col, cr.c.reported_at).label(col.name)
                        for col in (cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting, cr.c.vacant_reserved)]
@@ -302,7 +310,7 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
                  .group_by(cr.c.service_id)
                  .subquery("r"))
         else:
-            pr = periods_table(periods, stale_hours)
+            pr = periods_table(n_periods)
             r = (sa.select(pr.c.k, cr.c.service_id, *latest_cols)
                  .select_from(pr.join(cr, sa.and_(cr.c.reported_at <= pr.c.p_at,
                                                   cr.c.reported_at >= pr.c.stale_from)))
@@ -332,8 +340,8 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
         else:
             frm = p.join(v, in_period)
         scope = Scope(pcols, v=v)
-        collection = where.pop("collection", ["acute"])
-        filters.append(v.c.feed.in_([f"nhse_{x}_sitrep" for x in collection]))
+        where.discard("collection")  # chooses the feeds
+        filters.append(v.c.feed.in_(sa.bindparam("feeds", expanding=True)))
         if isinstance(measure, DailyMean):
             filters.append(v.c.measure == measure.measure)
         elif isinstance(measure, PublishedRatio):
@@ -345,10 +353,10 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
         dim_expr = {"level": v.c.level, "org": v.c.org_code, "pathway": v.c.pathway,
                     "collection": sa.case((v.c.feed == "nhse_community_sitrep", "community"), else_="acute")}
 
-    for key, vals in where.items():
+    for key in sorted(where):
         if share_dim and key == share_dim:
             continue  # applied to the numerator after aggregation
-        filters.append(dim_expr[key].in_(vals))
+        filters.append(dim_expr[key].in_(sa.bindparam(f"w_{key}", expanding=True)))
 
     row_filter = measure.where(scope) if hasattr(measure, "where") else sa.true()
     if isinstance(measure, Count):
@@ -394,6 +402,45 @@ def _compile(metric: Metric, periods: list[Period], by: tuple[str, ...], where: 
     return stmt, group_dims
 
 
+# --- the statement cache ------------------------------------------------------
+#
+# Building the select and compiling it to SQL costs a few milliseconds a query, as
+# much as many of the queries themselves take to run (duckdb_engine opts out of
+# SQLAlchemy's own compiled cache). The SQL text depends only on the query's shape:
+# metric, `by`, which filters are set, the number of periods and the dialect.
+# Everything else — the periods' instants, the filter values — is a named bound
+# parameter (see `_compile`), so each shape is compiled once and then executed with
+# fresh parameters; expanding `IN` lists take any number of values.
+
+@dataclass(frozen=True)
+class _Plan:
+    compiled: SQLCompiler  # the select plus a `data_version` column
+    group_dims: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(dialect: Dialect, metric_name: str, n_periods: int, by: tuple[str, ...],
+          filter_keys: tuple[str, ...]) -> _Plan:
+    stmt, group_dims = _compile(REGISTRY[metric_name], n_periods, by, filter_keys)
+    # The data version in the same statement: one round trip, and it is read from the same snapshot as the
+    # rows. (A select that returns no row returns no version either: `run_query` then asks separately.)
+    stmt = stmt.add_columns(_DATA_VERSION.scalar_subquery().label("data_version"))
+    return _Plan(stmt.compile(dialect=dialect), tuple(group_dims))
+
+
+def _params(metric: Metric, periods: list[Period], where: Mapping[str, list[Any]]) -> dict[str, Any]:
+    """Values of the named bound parameters of `_compile`'s select."""
+    stale_hours = settings.stale_hours()
+    params = period_params(periods, stale_hours)
+    params.update({f"w_{key}": vals for key, vals in where.items()})
+    if metric.source == "sitrep":
+        params["feeds"] = [f"nhse_{x}_sitrep" for x in where.get("collection", ["acute"])]
+    if metric.source == "capacity" and len(periods) > 1:
+        params["lowest_stale_from"] = min(params[period_param(i, "stale_from")] for i in range(len(periods)))
+        params["highest_at"] = max(x.at for x in periods)
+    return params
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
@@ -421,11 +468,14 @@ def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
     if not periods:  # the whole window lies after `at`: nothing has happened in it yet
         naive = at.replace(tzinfo=None)
         periods = [Period(label=window[0], start=naive, end=naive, at=naive, start_date=window[0], end_date=window[0])]
-    stmt, group_dims = _compile(metric, periods, q.by, where)
+    plan = _plan(engine.dialect, metric.name, len(periods), q.by, tuple(sorted(where)))
+    sql = plan.compiled.construct_expanded_state(_params(metric, periods, where))  # IN lists expanded here
+    params = sql.positional_parameters if engine.dialect.positional else sql.parameters
     with engine.connect() as conn:
-        fetched = [dict(row._mapping) for row in conn.execute(stmt)]
-        version = _data_version(conn)  # same connection: one checkout per query
-    rows = _shape_rows(metric, periods, q, group_dims, fetched, share_filter)
+        fetched = [dict(row) for row in conn.exec_driver_sql(sql.statement, params).mappings()]
+        # The version comes with the rows; only a select that returned none needs asking.
+        version = int(fetched[0]["data_version"] or 0) if fetched else _data_version(conn)
+    rows = _shape_rows(metric, periods, q, list(plan.group_dims), fetched, share_filter)
     return MetricResult(metric=metric.name, as_of=at, data_version=version, rows=rows, query=q,
                         window=window, unit=metric.unit)
 

@@ -21,7 +21,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
 from dashboard.api import audit
-from dashboard.api.export import FORMATS, ExportTable, build_to_tempfile, iter_csv, iter_file, iter_json, open_table
+from dashboard.api.export import (FORMATS, ExportTable, build_to_tempfile, fast_file, iter_csv, iter_file, iter_json,
+                                  open_table, pg_csv_stream)
 from models import datasets, settings
 from models.db import get_engine
 from models.query import MetricQuery, QueryError, UnknownMetric, data_version
@@ -136,6 +137,20 @@ def export(dataset: str) -> flask.Response:
         "Cache-Control": "no-store",
     }
     mimetype = FORMATS[fmt][0]
+    fast = fast_file(table, fmt)  # DuckDB writes the file itself (dashboard.api.export, "fast paths")
+    if fast is not None:
+        path, before, after = fast
+        done()
+        headers["X-Homeward-Rows"] = str(table.rows)
+        headers["Content-Length"] = str(len(before) + os.path.getsize(path) + len(after))
+        return flask.Response(ClosingIterator(_framed(before, iter_file(path), after), []), headers=headers,
+                              content_type=mimetype, direct_passthrough=True)
+    stream = pg_csv_stream(table) if fmt == "csv" else None  # PostgreSQL's COPY … TO STDOUT
+    if stream is not None:
+        first = next(stream, b"")  # a failing query becomes an error response, not a cut-off download
+        body = _then(_framed(first, stream, b""), done)
+        return flask.Response(ClosingIterator(body, [stream.close, done]), headers=headers, content_type=mimetype,
+                              direct_passthrough=True)
     if fmt in ("csv", "json"):
         table.prime()  # a failing query becomes an error response, not a cut-off download
         body = _then((iter_csv if fmt == "csv" else iter_json)(table), done)
@@ -148,6 +163,19 @@ def export(dataset: str) -> flask.Response:
     headers["Content-Length"] = str(os.path.getsize(path))
     return flask.Response(ClosingIterator(iter_file(path), []), headers=headers, content_type=mimetype,
                           direct_passthrough=True)
+
+
+def _framed(before: bytes, body: Iterator[bytes], after: bytes) -> Iterator[bytes]:
+    if before:
+        yield before
+    try:
+        yield from body
+    finally:
+        close = getattr(body, "close", None)
+        if close:
+            close()
+    if after:
+        yield after
 
 
 def _then(body: Iterator[bytes], finish: Callable[[], None]) -> Iterator[bytes]:

@@ -2,12 +2,12 @@
 
 Everything comes from NHS England's published Acute Discharge SitRep through
 the metrics layer (`sitrep_nctr`, `sitrep_discharged`, `sitrep_remaining`,
-`sitrep_discharges_by_pathway`) via `cached_query`; the page runs no SQL.
-Raw counts differ in size between an ICB, its region and England, so the
-page compares shapes and shares: the share of NCTR patients discharged
-(published discharged ÷ published NCTR), NCTR indexed to the window's first
-day, and the pathway mix in percent. Those ratios are the only arithmetic
-here, each made of two registry values.
+`sitrep_discharged_share`, `sitrep_discharges_by_pathway`) via `cached_query`;
+the page runs no SQL. Raw counts differ in size between an ICB, its region and
+England, so the page compares shapes and shares: the share of NCTR patients
+discharged (the registry's `sitrep_discharged_share`: Σ discharged ÷ Σ NCTR
+over the window, or per day with grain=day), NCTR indexed to the window's
+first day, and the pathway mix in percent.
 
 URL: `?icb=QWO&from=2023-12-01&to=2024-01-01` (to exclusive); without an ICB
 the deployment's own (HOMEWARD_HOME_ICB), without dates the latest month
@@ -43,7 +43,8 @@ EMPTY_STORE = ("No NHS England sitrep loaded yet: ingest one with "
                "python app.py ingest nhse_acute_sitrep FILE")
 # The discharge sitrep began in 2020; months are looked for from here to next month.
 FIRST_MONTH = date(2020, 1, 1)
-SHARE_METRIC = "sitrep_discharged/sitrep_nctr"  # named after the two registry metrics it divides
+SHARE_METRIC = "sitrep_discharged_share"  # Σ published discharged ÷ Σ published NCTR (the registry's)
+MEAN_METRICS = ("sitrep_nctr", "sitrep_discharged", "sitrep_remaining")
 PATHWAY_LABELS: dict[str, str] = {
     "P0": "P0: home, no new support", "P1": "P1: home with support", "P2": "P2: short-term bed",
     "P3": "P3: new care home placement", "P3b": "Back to own care home", "other": "Other",
@@ -89,13 +90,6 @@ def window_words(window: tuple[date, date]) -> str:
     return f"{from_.day} {from_:%b %Y} to {last.day} {last:%b %Y}"
 
 
-def share(num: float | None, den: float | None) -> float | None:
-    """Published discharged ÷ published NCTR; missing when either is missing or NCTR is 0."""
-    if num is None or den in (None, 0):
-        return None
-    return float(num) / float(den)
-
-
 def short_org(name: str) -> str:
     """"NHS West Yorkshire Integrated Care Board" → "West Yorkshire ICB"; trusts lose "NHS (Foundation) Trust"."""
     for tail, new in ((" NHS Foundation Trust", ""), (" NHS Trust", ""), (" Integrated Care Board", " ICB")):
@@ -123,7 +117,7 @@ class View(NamedTuple):
 
 
 def _by_org(metric: str, view: View) -> dict[tuple[str, str], float | None]:
-    """{(level, org): mean daily value over the window} for every published organisation."""
+    """{(level, org): the metric over the window (a mean daily count, or the share)} for every published organisation."""
     rows = _q(metric, window=view.window, by=("level", "org"), at=view.at).rows
     return {(str(r["level"]), str(r["org"])): r.get("value") for r in rows}
 
@@ -159,11 +153,11 @@ def comparison(view: View, means: Mapping[str, Mapping[tuple[str, str], float | 
         for code, label in view.orgs.items():
             where = view.where(code)
             key = (where["level"][0], code)
-            nctr, dis, rem = (means[m].get(key) for m in ("sitrep_nctr", "sitrep_discharged", "sitrep_remaining"))
+            nctr, dis, rem, shr = (means[m].get(key) for m in (*MEAN_METRICS, SHARE_METRIC))
             body.append(html.Tr([
                 html.Th(label, scope="row"),
                 _cell(nctr, "people", "sitrep_nctr", where), _cell(dis, "people", "sitrep_discharged", where),
-                _cell(rem, "people", "sitrep_remaining", where), _cell(share(dis, nctr), "rate", SHARE_METRIC, where),
+                _cell(rem, "people", "sitrep_remaining", where), _cell(shr, "rate", SHARE_METRIC, where),
             ], className="hw-bm-row--icb" if code == view.icb else None,
                 style={"fontWeight": 700} if code == view.icb else None))
         head = html.Tr([html.Th("Area"), html.Th("NCTR per day (mean)", className="hw-num"),
@@ -185,8 +179,7 @@ def comparison(view: View, means: Mapping[str, Mapping[tuple[str, str], float | 
 
 def _rank(view: View, means: Mapping[str, Mapping[tuple[str, str], float | None]]) -> tuple[int | None, int]:
     """The ICB's place among ICBs by share of NCTR discharged (1 = highest share)."""
-    shares = {org: share(means["sitrep_discharged"].get(("icb", org)), v)
-              for (level, org), v in means["sitrep_nctr"].items() if level == "icb"}
+    shares = {org: v for (level, org), v in means[SHARE_METRIC].items() if level == "icb"}
     valid = sorted((s, org) for org, s in shares.items() if s is not None)
     order = [org for _, org in sorted(valid, key=lambda t: -t[0])]
     return (order.index(view.icb) + 1 if view.icb in order else None), len(order)
@@ -202,9 +195,9 @@ def _no_target_line(card: html.Div) -> html.Div:
 def tiles(view: View, means: Mapping[str, Mapping[tuple[str, str], float | None]]) -> html.Div:
     def build() -> html.Div:
         icb_key, reg_key, eng_key = ("icb", view.icb), ("region", view.region), ("england", "ENG")
-        n, d, r = (means[m] for m in ("sitrep_nctr", "sitrep_discharged", "sitrep_remaining"))
+        n, d, r = (means[m] for m in MEAN_METRICS)
         icb_where = {"level": "icb", "org": view.icb}
-        s_icb, s_reg, s_eng = (share(d.get(k), n.get(k)) for k in (icb_key, reg_key, eng_key))
+        s_icb, s_reg, s_eng = (means[SHARE_METRIC].get(k) for k in (icb_key, reg_key, eng_key))
 
         def delta(a: float | None, b: float | None) -> float | None:
             return None if a is None or b is None else a - b
@@ -235,9 +228,7 @@ def share_trend(view: View, daily: Mapping[str, Mapping[str, Mapping[str, float 
     def build() -> html.Div:
         series = []
         for code, label in view.orgs.items():
-            rows = [{"period": day, "value": share(daily["sitrep_discharged"].get(code, {}).get(day),
-                                                   daily["sitrep_nctr"].get(code, {}).get(day))}
-                    for day in _days(view)]
+            rows = [{"period": day, "value": daily[SHARE_METRIC].get(code, {}).get(day)} for day in _days(view)]
             series.append((label, rows))
         empty = all(r["value"] is None for _, rows in series for r in rows)
         fig = None if empty else figures.lines(series, title="Share of NCTR patients discharged each day",
@@ -261,8 +252,8 @@ def index_trend(view: View, daily: Mapping[str, Mapping[str, Mapping[str, float 
         empty = all(r["value"] is None for _, rows in series for r in rows)
         fig = None
         if not empty:
-            fig = figures.lines(series, title="NCTR patients, indexed to the first day (= 100)",
-                                y_title="index", value_format=",.0f")
+            fig = go.Figure(figures.lines(series, title="NCTR patients, indexed to the first day (= 100)",
+                                          y_title="index", value_format=",.0f"))
             fig.update_yaxes(rangemode="normal")
             fig.add_hline(y=100, line={"color": figures.NHS_MID_GREY, "dash": "dot", "width": 1})
         return chart(fig, graph_id=_id("g-index"), empty=f"no published daily NCTR for {window_words(view.window)}.",
@@ -278,9 +269,9 @@ def _trust_rows(view: View, geo: Geography,
         key = ("trust", code)
         if key not in means["sitrep_nctr"]:
             continue
-        n, d, r = (means[m].get(key) for m in ("sitrep_nctr", "sitrep_discharged", "sitrep_remaining"))
+        n, d, r, s = (means[m].get(key) for m in (*MEAN_METRICS, SHARE_METRIC))
         rows.append({"org": code, "trust": short_org(geo.trusts[code].name), "nctr": n, "discharged": d,
-                     "remaining": r, "share": share(d, n)})
+                     "remaining": r, "share": s})
     return rows
 
 
@@ -300,8 +291,9 @@ def trusts_ranked(view: View, geo: Geography,
             [{"org": r["trust"], "value": r["share"]} for r in rows], key="org", labels={},
             title="Trusts: share of NCTR patients discharged each day", x_title="share discharged", percent=True)
         if fig is not None:
-            eng = share(means["sitrep_discharged"].get(("england", "ENG")), means["sitrep_nctr"].get(("england", "ENG")))
+            eng = means[SHARE_METRIC].get(("england", "ENG"))
             if eng is not None:
+                fig = go.Figure(fig)
                 fig.add_vline(x=eng, line={"color": figures.NHS_DARK_PINK, "dash": "dash", "width": 3},
                               annotation_text=f"England {format_value(eng, 'rate')}",
                               annotation_position="top", annotation_font={"color": figures.NHS_DARK_PINK})
@@ -372,11 +364,11 @@ def pathway_mix(view: View) -> html.Div:
 
 def content(view: View, geo: Geography) -> list[Any]:
     """Everything below the controls for one ICB and window."""
-    means = {m: _by_org(m, view) for m in ("sitrep_nctr", "sitrep_discharged", "sitrep_remaining")}
+    means = {m: _by_org(m, view) for m in (*MEAN_METRICS, SHARE_METRIC)}
     if ("icb", view.icb) not in means["sitrep_nctr"]:
         return [empty_state(f"{view.icb_name} has no published sitrep figures for {window_words(view.window)}. "
                             "Choose another month or ICB.")]
-    daily = {m: _daily(m, view) for m in ("sitrep_nctr", "sitrep_discharged")}
+    daily = {m: _daily(m, view) for m in ("sitrep_nctr", SHARE_METRIC)}
     return [
         tiles(view, means),
         comparison(view, means),

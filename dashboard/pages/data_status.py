@@ -1,4 +1,5 @@
-"""`/data`: is the data fresh? Feed runs, rows loaded and rejected, rejected rows, services not reporting."""
+"""`/data`: is the data fresh? Feed runs, rows loaded and rejected, rejected rows, services not reporting,
+and who has exported what (the export audit trail)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,10 +8,12 @@ import dash
 from dash import html
 
 from dashboard.components.common import grid, guarded, number_col, page_heading
+from dashboard.concurrency import run_parallel
 from dashboard.data import geography
 from dashboard.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS, SERVICE_TYPES
 from dashboard.state import FilterState
+from dashboard.api.audit import recent_exports
 from models.db import get_engine
 from models.freshness import feed_freshness, recent_rejects, recent_runs
 
@@ -77,17 +80,16 @@ def _rejects() -> html.Div:
 
 
 def _not_reporting(state: FilterState) -> html.Div:
-    from models.datasets import DatasetQuery, iter_chunks, table_columns
+    from dashboard.sections import capacity_rows
+    from models.datasets import DatasetQuery
 
     q = DatasetQuery(dataset="capacity", at=state.resolved_at(), at_given=False, where={})
-    names = [c.name for c in table_columns("capacity")]
     geo = geography()
     rows = [{"service": r["service_name"], "id": r["service_id"],
              "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
              "hwb": geo.hwbs[r["hwb_code"]].name if r["hwb_code"] in geo.hwbs else r["hwb_code"],
              "last": format_time(r["reported_at"]) if r["reported_at"] else "never"}
-            for chunk in iter_chunks(get_engine(), q) for r in (dict(zip(names, row)) for row in chunk)
-            if not r["reporting"]]
+            for r in capacity_rows(q, pinned=state.at is not None) if not r["reporting"]]
     return html.Div([html.H2("Services not reporting", className="hw-panel__title"),
                      grid(f"{PREFIX}-grid-silent", rows, [
                          {"field": "service", "headerName": "Service", "minWidth": 220},
@@ -96,11 +98,41 @@ def _not_reporting(state: FilterState) -> html.Div:
                      ], empty="every known service has reported in the staleness window.")], className="hw-section")
 
 
+def _filters_text(filters: dict[str, Any]) -> str:
+    """`{"hwb": ["A", "B"], "at": null}` → `hwb=A,B` (unset filters left out)."""
+    parts = []
+    for key, value in sorted(filters.items()):
+        if value is None or value == [] or value == "":
+            continue
+        parts.append(f"{key}={','.join(str(v) for v in value) if isinstance(value, list) else value}")
+    return "; ".join(parts) or "none"
+
+
+def _exports() -> html.Div:
+    rows = [{"when": format_time(e.exported_at), "who": e.remote_addr or "unknown", "dataset": e.dataset,
+             "filters": _filters_text(e.filters), "rows": e.rows, "format": e.format.upper(),
+             "suppressed": "Yes" if e.suppressed else "No"} for e in recent_exports(get_engine(), limit=20)]
+    return html.Div([html.H2("Recent exports", className="hw-panel__title"),
+                     html.P("Every download from /export or the export API is recorded: who (remote address), when, "
+                            "which rows and whether small-number suppression was applied.", className="hw-hint"),
+                     grid(f"{PREFIX}-grid-exports", rows, [
+                         {"field": "when", "headerName": "When", "minWidth": 190},
+                         {"field": "who", "headerName": "Who (address)", "minWidth": 150},
+                         {"field": "dataset", "headerName": "Dataset"},
+                         {"field": "filters", "headerName": "Filters", "minWidth": 280, "wrapText": True,
+                          "autoHeight": True},
+                         number_col("rows", "Rows"), {"field": "format", "headerName": "Format", "maxWidth": 110},
+                         {"field": "suppressed", "headerName": "Suppressed", "maxWidth": 130},
+                     ], empty="nothing has been exported yet.")], className="hw-section")
+
+
 def layout(**query_args: Any) -> html.Div:
     state = FilterState.from_args(query_args)
     return html.Div([
         page_heading("Data status", "Is the data fresh? When each feed last loaded, what was rejected and why, and "
                      "which services have gone quiet.", None, format_time(state.resolved_at())),
-        guarded(_feeds, "Feed status"), guarded(lambda: _not_reporting(state), "Services not reporting"),
-        guarded(_rejects, "Rejected rows"), guarded(_runs, "Ingest runs"),
+        *run_parallel([lambda: guarded(_feeds, "Feed status"),
+                       lambda: guarded(lambda: _not_reporting(state), "Services not reporting"),
+                       lambda: guarded(_rejects, "Rejected rows"), lambda: guarded(_runs, "Ingest runs"),
+                       lambda: guarded(_exports, "Recent exports")]),
     ], className="hw-page")

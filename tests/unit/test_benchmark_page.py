@@ -82,7 +82,12 @@ def test_one_day_shows_the_hand_checked_england_figures(page_module: dict[str, A
     tree = _plain(page_module["layout"](icb="QWO", **{"from": "2023-12-01", "to": "2023-12-02"}))
     for metric, expected in ENGLAND_1_DEC.items():
         assert _value(tree, metric, "level=england,org=ENG") == expected
-    assert _value(tree, "sitrep_discharged/sitrep_nctr", "level=england,org=ENG") == pytest.approx(12907 / 25896)
+    # The share is the registry's sitrep_discharged_share (Σ discharged ÷ Σ NCTR), not worked out on the page.
+    assert _value(tree, "sitrep_discharged_share", "level=england,org=ENG") == pytest.approx(12907 / 25896)
+    assert not [c for c in _cells(tree) if "/" in c["data-metric"]]
+    graph = next(p for p in _walk(tree) if p.get("id") == "bm-g-share")
+    england = next(t for t in graph["figure"]["data"] if t["name"] == "England")
+    assert england["y"][0] == pytest.approx(12907 / 25896)  # the daily share chart, 1 Dec 2023
     text = _text(tree)
     assert "22,909.8" not in text  # the month's mean is not shown for a one-day window
     assert "25,896.0" in text
@@ -104,6 +109,16 @@ def test_default_window_is_the_latest_published_month(page_module: dict[str, Any
     # The ICB's six trusts are all ranked.
     grid = next(p for p in _walk(tree) if p.get("id") == "bm-trusts")
     assert {r["org"] for r in grid["rowData"]} == {"RAE", "RCD", "RCF", "RR8", "RWY", "RXF"}
+    # Shares in the table, the tiles and the trust ranking are the registry metric's values.
+    shares = run_query(sitrep_store, MetricQuery("sitrep_discharged_share", from_=date(2023, 12, 1),
+                                                 to=date(2024, 1, 1), by=("level", "org"))).rows
+    by_org = {(r["level"], r["org"]): r["value"] for r in shares}
+    for r in grid["rowData"]:
+        assert r["share"] == pytest.approx(by_org[("trust", r["org"])])
+    assert _value(tree, "sitrep_discharged_share", "level=icb,org=QWO") == pytest.approx(by_org[("icb", "QWO")])
+    ranked = sorted((v, org) for (level, org), v in by_org.items() if level == "icb" and v is not None)[::-1]
+    rank_tile = next(c for c in _cells(tree) if c["data-metric"] == "rank:sitrep_discharged_share")
+    assert float(rank_tile["data-value"]) == [org for _, org in ranked].index("QWO") + 1
     # Pathway mix: the ICB beside England, in percent (shares add up to 1).
     graph = next(p for p in _walk(tree) if p.get("id") == "bm-g-pathway")
     for trace in graph["figure"]["data"]:
