@@ -8,8 +8,10 @@ figures), so the same entries work in the in-process cache and in Redis.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Callable
 
 import flask
 from flask_caching import Cache
@@ -20,6 +22,14 @@ from models.db import get_engine
 from models.query import MetricQuery, MetricResult, data_version, run_query
 
 EXTENSION_KEY = "homeward_cache"
+STATE_KEY = "homeward_cache_state"
+# How long the data version is trusted before the store is asked again: a page asks for
+# dozens of figures, and a cached one should cost no trip to the store at all. A new
+# delivery still shows within this long.
+VERSION_TTL_SECONDS = 1.0
+# Queries running against the store at once, across all requests of this process. The
+# store already uses every core for one query; more at once only makes each slower.
+MAX_CONCURRENT_QUERIES = 3
 # Bounded so a wall left running for days cannot grow the process without limit.
 _SIMPLE_THRESHOLD = 4000
 _TIMEOUT_SECONDS = 15 * 60
@@ -38,7 +48,64 @@ def make_cache(server: flask.Flask) -> Cache:
     cache.init_app(server)
     # Kept on the app, not in a module global, so two apps never share it.
     server.extensions[EXTENSION_KEY] = cache
+    server.extensions[STATE_KEY] = _CacheState()
     return cache
+
+
+class _CacheState:
+    """Per app: the data version (briefly remembered), the queries in flight, the store's slots."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.versions: dict[str, tuple[float, int]] = {}
+        self.in_flight: dict[str, threading.Event] = {}
+        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT_QUERIES)
+
+    def version(self, engine: Engine) -> int:
+        key = str(engine.url)
+        now = time.monotonic()
+        with self.lock:
+            known = self.versions.get(key)
+        if known is not None and now - known[0] < VERSION_TTL_SECONDS:
+            return known[1]
+        version = data_version(engine)
+        with self.lock:
+            self.versions[key] = (now, version)
+        return version
+
+    def single_flight(self, cache: Cache, key: str, compute: Callable[[], Any], timeout: int | None) -> Any:
+        """The cached value, or compute it once: concurrent requests for the same key wait for the first.
+
+        Fifty wall screens refreshing together must not run the same query fifty times.
+        """
+        while True:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+            with self.lock:
+                running = self.in_flight.get(key)
+                if running is None:
+                    done = self.in_flight[key] = threading.Event()
+            if running is not None:
+                running.wait(timeout=60)
+                hit = cache.get(key)
+                if hit is not None:
+                    return hit
+                continue  # the first one failed (or was evicted at once): try ourselves
+            try:
+                with self.slots:
+                    value = compute()
+                cache.set(key, value, timeout=timeout)
+                return value
+            finally:
+                with self.lock:
+                    self.in_flight.pop(key, None)
+                done.set()
+
+
+def _current_state() -> _CacheState | None:
+    state = flask.current_app.extensions.get(STATE_KEY) if flask.has_app_context() else None
+    return state if isinstance(state, _CacheState) else None
 
 
 def _current_cache() -> Cache | None:
@@ -68,15 +135,25 @@ def _from_plain(data: dict[str, Any], q: MetricQuery) -> MetricResult:
 def cached_query(q: MetricQuery, engine: Engine | None = None) -> MetricResult:
     """run_query through the cache; outside a Flask app it simply runs the query."""
     engine = engine or get_engine()
-    cache = _current_cache()
-    if cache is None:
+    cache, state = _current_cache(), _current_state()
+    if cache is None or state is None:
         return run_query(engine, q)
-    key = _key(q, data_version(engine))
-    hit = cache.get(key)
-    if isinstance(hit, dict):
-        return _from_plain(hit, q)
-    result = run_query(engine, q)
+    key = _key(q, state.version(engine))
     # "Now" moves on even when no data arrives (waits grow by the minute), so
     # an unpinned query is kept only briefly; pinned ones until evicted.
-    cache.set(key, _to_plain(result), timeout=60 if q.at is None else None)
-    return result
+    plain = state.single_flight(cache, key, lambda: _to_plain(run_query(engine, q)),
+                                timeout=60 if q.at is None else None)
+    return _from_plain(plain, q)
+
+
+def cached_rows(name: str, params: str, fetch: Callable[[], list[dict[str, Any]]], *, pinned: bool,
+                engine: Engine | None = None) -> list[dict[str, Any]]:
+    """Rows the models layer returns other than metrics (a table of services, the longest waits),
+    cached the same way: plain rows keyed on what was asked and the data version."""
+    engine = engine or get_engine()
+    cache, state = _current_cache(), _current_state()
+    if cache is None or state is None:
+        return fetch()
+    key = "rows:" + hashlib.sha256(f"{state.version(engine)}|{name}|{params}".encode()).hexdigest()
+    rows = state.single_flight(cache, key, lambda: [dict(r) for r in fetch()], timeout=None if pinned else 60)
+    return [dict(r) for r in rows]

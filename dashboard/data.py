@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, Mapping
 
 from dashboard.cache import cached_query
+from dashboard.concurrency import run_parallel
 from dashboard.components.tile import TileData
 from dashboard.state import FilterState
 from models.geography import Geography, get_geography
@@ -72,6 +73,15 @@ def _trend(result: MetricResult) -> tuple[tuple[str, float | None], ...]:
     return tuple((str(r.get("period")), r.get("value")) for r in result.rows)
 
 
+def _on(result: MetricResult, d: date) -> float | None:
+    rows = [r for r in result.rows if r.get("period") == d.isoformat()]
+    return rows[0].get("value") if len(rows) == 1 else None
+
+
+def _last_period(result: MetricResult) -> str | None:
+    return str(result.rows[-1].get("period")) if result.rows else None
+
+
 def _day(d: date) -> str:
     return f"{d:%a} {d.day} {d:%b}"
 
@@ -83,31 +93,37 @@ def tile_data(spec: TileSpec, state: FilterState) -> TileData:
     today = london_date_of(at)
     label = spec.label or m.label
     if spec.mode == "snapshot":
-        now = value(spec.metric, state, where=spec.where)
-        changes = (("vs yesterday", _delta(now, value(spec.metric, state, at=at - timedelta(days=1), where=spec.where))),
-                   ("vs last week", _delta(now, value(spec.metric, state, at=at - timedelta(days=7), where=spec.where))))
-        trend = query(spec.metric, state, grain="day", where=spec.where,
-                      window=(today - timedelta(days=TREND_DAYS - 1), today + timedelta(days=1)))
+        trend, *before = run_parallel([
+            lambda: query(spec.metric, state, grain="day", where=spec.where,
+                          window=(today - timedelta(days=TREND_DAYS - 1), today + timedelta(days=1))),
+            *[lambda d=d: value(spec.metric, state, at=at - timedelta(days=d), where=spec.where) for d in (1, 7)]])
+        # The trend's last day is measured at `at` itself: the same question as the value now.
+        now = _on(trend, today) if _last_period(trend) == today.isoformat() else value(spec.metric, state, where=spec.where)
+        changes = (("vs yesterday", _delta(now, before[0])), ("vs last week", _delta(now, before[1])))
         note = None
     elif spec.mode == "yesterday":
         day = today - timedelta(days=1)
+        trend = query(spec.metric, state, grain="day", where=spec.where,
+                      window=(day - timedelta(days=TREND_DAYS - 1), day + timedelta(days=1)))
 
         def on(d: date) -> float | None:
+            # A day of the daily series is the same question as that day's own window.
+            if any(r.get("period") == d.isoformat() for r in trend.rows):
+                return _on(trend, d)
             return value(spec.metric, state, window=(d, d + timedelta(days=1)), where=spec.where)
 
         now = on(day)
         changes = (("vs day before", _delta(now, on(day - timedelta(days=1)))),
                    ("vs same day last week", _delta(now, on(day - timedelta(days=7)))))
-        trend = query(spec.metric, state, grain="day", where=spec.where,
-                      window=(day - timedelta(days=TREND_DAYS - 1), day + timedelta(days=1)))
         note = f"on {_day(day)}"
     else:  # the page's window, against the window of the same length before it
         from_, to = state.window()
         length = to - from_
-        now = value(spec.metric, state, window=(from_, to), where=spec.where)
-        before = value(spec.metric, state, window=(from_ - length, from_), where=spec.where)
+        now, before, trend = run_parallel([
+            lambda: value(spec.metric, state, window=(from_, to), where=spec.where),
+            lambda: value(spec.metric, state, window=(from_ - length, from_), where=spec.where),
+            lambda: query(spec.metric, state, grain="week", window=(from_, to), where=spec.where)])
         changes = ((f"vs previous {length.days} days", _delta(now, before)),)
-        trend = query(spec.metric, state, grain="week", window=(from_, to), where=spec.where)
         note = f"{_day(from_)} to {_day(to - timedelta(days=1))}"
     return TileData(metric=spec.metric, label=label, unit=m.unit, value=now, rag=m.rag(now), direction=m.direction,
                     changes=changes, trend=_trend(trend), note=note,

@@ -7,11 +7,12 @@ means the same wherever it appears. Every section is wrapped by
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from dash import html
 
 from dashboard import data, figures
+from dashboard.cache import cached_rows
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col
 from dashboard.components.tile import tile, tile_row
 from dashboard.formatting import format_time
@@ -49,6 +50,13 @@ def tiles(specs: Sequence[data.TileSpec], state: FilterState, *, size: str = "no
                                   for spec in specs]), row_id=row_id)
 
 
+def build_all(builders: Sequence[Callable[[], Any]]) -> list[Any]:
+    """A page's independent sections, built side by side (each mostly waits on the store)."""
+    from dashboard.concurrency import run_parallel
+
+    return run_parallel(builders)
+
+
 def s_label(spec: data.TileSpec) -> str:
     return spec.label or data.metric(spec.metric).label
 
@@ -75,9 +83,10 @@ def discharges_by_pathway(prefix: str, state: FilterState, *, font_size: int = 1
 def nctr_trend(prefix: str, state: FilterState, *, font_size: int = 15, dark: bool = False,
                window: tuple[Any, Any] | None = None) -> html.Div:
     def build() -> html.Div:
-        series = [(label, data.query(name, state, grain="day", window=window).rows)
-                  for name, label in (("nctr_count", "All waiting"), ("nctr_over_7d", "7+ days"),
-                                      ("nctr_over_14d", "14+ days"), ("nctr_over_21d", "21+ days"))]
+        named = (("nctr_count", "All waiting"), ("nctr_over_7d", "7+ days"),
+                 ("nctr_over_14d", "14+ days"), ("nctr_over_21d", "21+ days"))
+        series = list(zip([label for _, label in named], build_all(
+            [lambda n=name: data.query(n, state, grain="day", window=window).rows for name, _ in named])))
         fig = None if _nothing(series[0][1]) else figures.overlaid_areas(
             series, title="People waiting to leave hospital, end of each day",
             y_title="people", font_size=font_size, dark=dark)
@@ -104,9 +113,10 @@ def occupancy_by_service_type(prefix: str, state: FilterState, *, font_size: int
         if (data.value("services_reporting", state) or 0) == 0:
             return html.Div(empty_state(f"no service in this area reported its capacity in the last "
                                         f"{_stale_hours()} hours."), className="hw-panel")
-        parts = {name: data.by_dimension(name, state, "service_type")
-                 for name in ("occupied", "vacant_accepting", "vacant_reserved", "unavailable")}
-        rates = data.by_dimension("occupancy_rate", state, "service_type")
+        names = ("occupied", "vacant_accepting", "vacant_reserved", "unavailable", "occupancy_rate")
+        got = dict(zip(names, build_all([lambda n=n: data.by_dimension(n, state, "service_type") for n in names])))
+        rates = got.pop("occupancy_rate")
+        parts = got
         types = [t for t in SERVICE_TYPES if any(t in p for p in parts.values())]
         categories = [f"{SERVICE_TYPES[t]}<br>{figures_rate(rates.get(t))} occupied" for t in types]
         fig = figures.grouped_stack(categories, [
@@ -146,7 +156,9 @@ def ic_length_of_stay(prefix: str, state: FilterState, *, font_size: int = 15, d
 def longest_waits_table(prefix: str, state: FilterState, *, limit: int = 15) -> html.Div:
     def build() -> html.Div:
         where = state.where(("icb", "place", "hwb", "pathway"))
-        rows = longest_waits(get_engine(), state.resolved_at(), where, limit=limit)
+        at = state.resolved_at()
+        rows = cached_rows("longest_waits", f"{at.isoformat()}|{sorted(where.items())}|{limit}",
+                           lambda: longest_waits(get_engine(), at, where, limit=limit), pinned=state.at is not None)
         shown = [{"person_id": r["person_id"], "hwb": r["hwb_name"] or r["hwb_code"],
                   "site": r["acute_site_code"] or "not recorded",
                   "pathway": PATHWAY_SHORT.get(str(r["pathway"]), "No pathway yet"),
@@ -186,10 +198,11 @@ def hwb_table(prefix: str, state: FilterState) -> html.Div:
 
         geo = data.geography()
         yesterday = london_date_of(state.resolved_at()) - timedelta(days=1)
-        columns: dict[str, dict[Any, Any]] = {}
-        for field, _header, name, where, mode in HWB_TABLE_METRICS:
-            window = (yesterday, yesterday + timedelta(days=1)) if mode == "yesterday" else None
-            columns[field] = data.by_dimension(name, state, "hwb", where=where, window=window)
+        window = (yesterday, yesterday + timedelta(days=1))
+        columns: dict[str, dict[Any, Any]] = dict(zip([f for f, *_ in HWB_TABLE_METRICS], build_all([
+            lambda n=name, w=where, m=mode: data.by_dimension(n, state, "hwb", where=w,
+                                                              window=window if m == "yesterday" else None)
+            for _field, _header, name, where, mode in HWB_TABLE_METRICS])))
         scope = data.scope_hwbs(state, geo)
         codes = scope if scope is not None else sorted({c for col in columns.values() for c in col if c})
         rows = [{"hwb": geo.hwbs[c].name if c in geo.hwbs else c, "code": c,
@@ -211,7 +224,8 @@ def series_chart(prefix: str, chart_id: str, state: FilterState, series: Sequenc
                  dark: bool = False) -> html.Div:
     """One line per metric over the page's window at `grain`."""
     def build() -> html.Div:
-        got = [(label, data.query(name, state, grain=grain).rows) for name, label in series]
+        got = list(zip([label for _, label in series],
+                       build_all([lambda n=name: data.query(n, state, grain=grain).rows for name, _ in series])))
         nothing = all(_nothing(rows) for _, rows in got)
         fig = None if nothing else figures.lines(got, title=title, y_title=y_title, percent=percent,
                                                  font_size=font_size, dark=dark)
@@ -234,7 +248,8 @@ def by_hwb(prefix: str, table_id: str, state: FilterState, title: str,
     """(field, header, metric, unit) per column, split by HWB."""
     def build() -> html.Div:
         geo = data.geography()
-        values = {field: data.by_dimension(name, state, "hwb") for field, _h, name, _u in columns}
+        values = dict(zip([f for f, *_ in columns], build_all(
+            [lambda n=name: data.by_dimension(n, state, "hwb") for _f, _h, name, _u in columns])))
         scope = data.scope_hwbs(state, geo)
         codes = scope if scope is not None else sorted({c for col in values.values() for c in col if c})
         rows = [{"hwb": geo.hwbs[c].name if c in geo.hwbs else c, **{f: values[f].get(c) for f in values}}
@@ -250,15 +265,24 @@ def by_hwb(prefix: str, table_id: str, state: FilterState, title: str,
     return guarded(build, title)
 
 
+def capacity_rows(q: Any, *, pinned: bool) -> list[dict[str, Any]]:
+    """The capacity dataset (each service's latest report) as plain rows, through the query cache."""
+    from models.datasets import iter_chunks, table_columns
+
+    names = [c.name for c in table_columns("capacity")]
+    return cached_rows("capacity", f"{q.at.isoformat()}|{q.at_given}|{sorted(q.where.items())}",
+                       lambda: [dict(zip(names, row)) for chunk in iter_chunks(get_engine(), q) for row in chunk],
+                       pinned=pinned)
+
+
 def service_table(prefix: str, state: FilterState) -> html.Div:
     """Each service's latest report, with not-reporting services flagged in words."""
     def build() -> html.Div:
-        from models.datasets import DatasetQuery, iter_chunks, table_columns
+        from models.datasets import DatasetQuery
 
         where = state.where(("icb", "place", "hwb", "pathway", "service_type"))
         q = DatasetQuery(dataset="capacity", at=state.resolved_at(), at_given=state.at is not None, where=where)
-        names = [c.name for c in table_columns("capacity")]
-        records = [dict(zip(names, row)) for chunk in iter_chunks(get_engine(), q) for row in chunk]
+        records = capacity_rows(q, pinned=state.at is not None)
         rows = [{"service": r["service_name"], "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
                  "hwb": r["hwb_name"] or r["hwb_code"],
                  "status": "Reporting" if r["reporting"] else "NOT REPORTING",

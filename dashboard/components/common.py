@@ -30,7 +30,7 @@ def empty_state(message: str, *, kind: str = "empty") -> html.Div:
                     className=f"hw-state hw-state--{kind}", role="status" if kind == "empty" else "alert")
 
 
-def chart(fig: go.Figure | None, *, graph_id: str, empty: str, summary: str | None = None) -> html.Div:
+def chart(fig: go.Figure | dict[str, Any] | None, *, graph_id: str, empty: str, summary: str | None = None) -> html.Div:
     """A chart panel, or the empty state when there is nothing to draw."""
     if fig is None:
         return html.Div(empty_state(empty), className="hw-panel")

@@ -24,17 +24,20 @@ TILES = (TileSpec("vacant_accepting", label="Vacant, accepting now"), TileSpec("
 
 def content(state: FilterState) -> list[Any]:
     scope, as_at = sections.scope_facts(state)
+    tiles, occupancy, table, services = sections.build_all([
+        lambda: sections.tiles(TILES, state, row_id=f"{PREFIX}-tiles"),
+        lambda: sections.occupancy_by_service_type(PREFIX, state),
+        lambda: sections.by_hwb(PREFIX, "hwb", state, "By health and wellbeing board (where services sit)", [
+            ("accepting", "Vacant, accepting", "vacant_accepting", "count"),
+            ("occupied", "Occupied", "occupied", "count"), ("capacity", "Capacity", "capacity", "count"),
+            ("rate", "Occupancy", "occupancy_rate", "rate"),
+            ("missing", "Not reporting", "services_not_reporting", "count")]),
+        lambda: sections.service_table(PREFIX, state),
+    ])
     return [
         page_heading("Capacity", "Beds and home-based slots: what is free to take someone now, and who has not "
                      "reported.", scope, as_at),
-        sections.tiles(TILES, state, row_id=f"{PREFIX}-tiles"),
-        html.Div([sections.occupancy_by_service_type(PREFIX, state),
-                  sections.by_hwb(PREFIX, "hwb", state, "By health and wellbeing board (where services sit)", [
-                      ("accepting", "Vacant, accepting", "vacant_accepting", "count"),
-                      ("occupied", "Occupied", "occupied", "count"), ("capacity", "Capacity", "capacity", "count"),
-                      ("rate", "Occupancy", "occupancy_rate", "rate"),
-                      ("missing", "Not reporting", "services_not_reporting", "count")])], className="hw-charts"),
-        sections.service_table(PREFIX, state),
+        tiles, html.Div([occupancy, table], className="hw-charts"), services,
     ]
 
 

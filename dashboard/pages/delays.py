@@ -25,22 +25,23 @@ TILES = (TileSpec("nctr_count", label="Waiting now"), TileSpec("nctr_over_7d"), 
 
 def content(state: FilterState) -> list[Any]:
     scope, as_at = sections.scope_facts(state)
-    return [
-        page_heading("Delays", "People who no longer meet the criteria to reside but are still in hospital: how "
-                     "many, how long, and why.", scope, as_at),
-        sections.tiles(TILES, state, row_id=f"{PREFIX}-tiles"),
-        html.Div([
-            sections.nctr_trend(PREFIX, state),
-            sections.delay_reasons(PREFIX, state),
-            sections.series_chart(PREFIX, "beddays", state, [("delay_bed_days", "Delay bed days")], grain="day",
+    tiles, *charts, last = sections.build_all([
+        lambda: sections.tiles(TILES, state, row_id=f"{PREFIX}-tiles"),
+        lambda: sections.nctr_trend(PREFIX, state),
+        lambda: sections.delay_reasons(PREFIX, state),
+        lambda: sections.series_chart(PREFIX, "beddays", state, [("delay_bed_days", "Delay bed days")], grain="day",
                                   title="Bed days lost to delays, per day", y_title="bed days",
                                   empty="no bed days were lost to delays in this window."),
-            sections.series_chart(PREFIX, "delaymean", state, [("mean_delay_days", "Mean delay (1+ days)"),
+        lambda: sections.series_chart(PREFIX, "delaymean", state, [("mean_delay_days", "Mean delay (1+ days)"),
                                                                ("p90_delay_days", "90th percentile")],
                                   grain="week", title="Discharge delay by week", y_title="days",
                                   empty="nobody with a discharge ready date was discharged in this window."),
-        ], className="hw-charts"),
-        sections.longest_waits_table(PREFIX, state, limit=25),
+        lambda: sections.longest_waits_table(PREFIX, state, limit=25),
+    ])
+    return [
+        page_heading("Delays", "People who no longer meet the criteria to reside but are still in hospital: how "
+                     "many, how long, and why.", scope, as_at),
+        tiles, html.Div(charts, className="hw-charts"), last,
     ]
 
 

@@ -26,25 +26,26 @@ TILES = (TileSpec("referrals", mode="window"), TileSpec("discharges", mode="wind
 
 def content(state: FilterState) -> list[Any]:
     scope, as_at = sections.scope_facts(state)
+    tiles, *charts = sections.build_all([
+        lambda: sections.tiles(TILES, state, row_id=f"{PREFIX}-tiles"),
+        lambda: sections.series_chart(PREFIX, "daily", state, [("referrals", "Referrals"), ("discharges", "Discharges")],
+                                  grain="day", title="Referrals and discharges per day", y_title="people",
+                                  empty="no referrals or discharges recorded in this window for this area."),
+        lambda: sections.discharges_by_pathway(PREFIX, state),
+        lambda: sections.series_chart(PREFIX, "ic", state, [("ic_starts", "IC starts"), ("ic_ends", "IC ends")],
+                                  grain="day", title="Intermediate care starts and ends per day", y_title="people",
+                                  empty="no intermediate care episode started or ended in this window."),
+        lambda: sections.series_chart(PREFIX, "caseload", state, [("ic_caseload", "IC caseload")], grain="day",
+                                  title="Intermediate care caseload, end of each day", y_title="people",
+                                  empty="nobody was in intermediate care in this window."),
+        lambda: sections.ranked_chart(PREFIX, "mix", state, "pathway_share", "pathway", PATHWAY_SHORT,
+                                  title="Pathway mix of discharges", x_title="share of discharges", percent=True,
+                                  empty="no discharges in this window, so there is no pathway mix."),
+    ])
     return [
         page_heading("Flow", "People referred to the care transfer hub, discharged from hospital, and starting and "
                      "ending intermediate care.", scope, as_at),
-        sections.tiles(TILES, state, row_id=f"{PREFIX}-tiles"),
-        html.Div([
-            sections.series_chart(PREFIX, "daily", state, [("referrals", "Referrals"), ("discharges", "Discharges")],
-                                  grain="day", title="Referrals and discharges per day", y_title="people",
-                                  empty="no referrals or discharges recorded in this window for this area."),
-            sections.discharges_by_pathway(PREFIX, state),
-            sections.series_chart(PREFIX, "ic", state, [("ic_starts", "IC starts"), ("ic_ends", "IC ends")],
-                                  grain="day", title="Intermediate care starts and ends per day", y_title="people",
-                                  empty="no intermediate care episode started or ended in this window."),
-            sections.series_chart(PREFIX, "caseload", state, [("ic_caseload", "IC caseload")], grain="day",
-                                  title="Intermediate care caseload, end of each day", y_title="people",
-                                  empty="nobody was in intermediate care in this window."),
-            sections.ranked_chart(PREFIX, "mix", state, "pathway_share", "pathway", PATHWAY_SHORT,
-                                  title="Pathway mix of discharges", x_title="share of discharges", percent=True,
-                                  empty="no discharges in this window, so there is no pathway mix."),
-        ], className="hw-charts"),
+        tiles, html.Div(charts, className="hw-charts"),
     ]
 
 

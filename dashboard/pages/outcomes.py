@@ -26,22 +26,23 @@ TILES = (TileSpec("ic_length_of_stay_days", mode="window"), TileSpec("ic_over_6_
 
 def content(state: FilterState) -> list[Any]:
     scope, as_at = sections.scope_facts(state)
-    return [
-        page_heading("Outcomes", "How long intermediate care lasts and where people are afterwards. These figures lag: "
-                     "a 91-day outcome is known 91 days after discharge.", scope, as_at),
-        sections.tiles(TILES, state, row_id=f"{PREFIX}-tiles"),
-        html.Div([
-            sections.ic_length_of_stay(PREFIX, state),
-            sections.ranked_chart(PREFIX, "mix", state, "ic_outcome_share", "ic_outcome", IC_OUTCOME_LABELS,
+    tiles, *charts = sections.build_all([
+        lambda: sections.tiles(TILES, state, row_id=f"{PREFIX}-tiles"),
+        lambda: sections.ic_length_of_stay(PREFIX, state),
+        lambda: sections.ranked_chart(PREFIX, "mix", state, "ic_outcome_share", "ic_outcome", IC_OUTCOME_LABELS,
                                   title="Outcome of episodes ended in the window", x_title="share of episodes",
                                   percent=True, empty="no intermediate care episode with a recorded outcome ended "
                                                       "in this window."),
-            sections.series_chart(PREFIX, "rates", state, [("ic_over_6_weeks_rate", "IC over 6 weeks"),
+        lambda: sections.series_chart(PREFIX, "rates", state, [("ic_over_6_weeks_rate", "IC over 6 weeks"),
                                                            ("readmission_30d_rate", "Readmitted within 30 days"),
                                                            ("home_91d_rate", "At home after 91 days")],
                                   grain="month", title="Outcome rates by month", y_title="", percent=True,
                                   empty="no outcome can be measured yet for this window."),
-        ], className="hw-charts"),
+    ])
+    return [
+        page_heading("Outcomes", "How long intermediate care lasts and where people are afterwards. These figures lag: "
+                     "a 91-day outcome is known 91 days after discharge.", scope, as_at),
+        tiles, html.Div(charts, className="hw-charts"),
     ]
 
 

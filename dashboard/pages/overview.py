@@ -20,15 +20,18 @@ FILTERS = ("icb", "place", "hwb", "dates", "at")
 
 def content(state: FilterState) -> list[Any]:
     scope, as_at = sections.scope_facts(state)
+    tiles, table, *charts, waits = sections.build_all([
+        lambda: sections.tiles(sections.OVERVIEW_TILES, state, row_id=f"{PREFIX}-tiles"),
+        lambda: sections.hwb_table(PREFIX, state),
+        lambda: sections.nctr_trend(PREFIX, state), lambda: sections.discharges_by_pathway(PREFIX, state),
+        lambda: sections.delay_reasons(PREFIX, state), lambda: sections.occupancy_by_service_type(PREFIX, state),
+        lambda: sections.ic_length_of_stay(PREFIX, state),
+        lambda: sections.longest_waits_table(PREFIX, state),
+    ])
     return [
         page_heading("System at a glance", "Who is waiting to leave hospital, what capacity is free, and how many went "
                      "home yesterday.", scope, as_at),
-        sections.tiles(sections.OVERVIEW_TILES, state, row_id=f"{PREFIX}-tiles"),
-        sections.hwb_table(PREFIX, state),
-        html.Div([sections.nctr_trend(PREFIX, state), sections.discharges_by_pathway(PREFIX, state),
-                  sections.delay_reasons(PREFIX, state), sections.occupancy_by_service_type(PREFIX, state),
-                  sections.ic_length_of_stay(PREFIX, state)], className="hw-charts"),
-        sections.longest_waits_table(PREFIX, state),
+        tiles, table, html.Div(charts, className="hw-charts"), waits,
     ]
 
 

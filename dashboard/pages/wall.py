@@ -16,6 +16,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
 from dashboard import data, sections
 from dashboard.components.common import guarded
+from dashboard.concurrency import run_parallel
 from dashboard.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS
 from dashboard.state import FilterState
@@ -59,13 +60,13 @@ def _stale_banner() -> html.Div | None:
 
 def panels(state: FilterState, dark: bool) -> list[Any]:
     """Everything that refreshes: tiles, charts, the table; plain data in, fresh components out."""
-    return [
-        sections.tiles(sections.OVERVIEW_TILES, state, size="wall", row_id=f"{PREFIX}-tiles"),
-        html.Div([sections.nctr_trend(PREFIX, state, font_size=26, dark=dark),
-                  sections.delay_reasons(PREFIX, state, font_size=26, dark=dark, limit=8)],
-                 className="hw-wall__charts"),
-        sections.hwb_table(PREFIX, state),
-    ]
+    tiles, trend, reasons, table = sections.build_all([
+        lambda: sections.tiles(sections.OVERVIEW_TILES, state, size="wall", row_id=f"{PREFIX}-tiles"),
+        lambda: sections.nctr_trend(PREFIX, state, font_size=26, dark=dark),
+        lambda: sections.delay_reasons(PREFIX, state, font_size=26, dark=dark, limit=8),
+        lambda: sections.hwb_table(PREFIX, state),
+    ])
+    return [tiles, html.Div([trend, reasons], className="hw-wall__charts"), table]
 
 
 def _refreshed(args: dict[str, Any]) -> tuple[Any, ...]:
@@ -73,8 +74,8 @@ def _refreshed(args: dict[str, Any]) -> tuple[Any, ...]:
     dark = args.get("theme") == "dark"
     scope = data.scope_name(state, data.geography())
     as_at = format_time(state.resolved_at())
-    return (guarded(_stale_banner, "Feed freshness"), scope, as_at,
-            *panels(state, dark))
+    stale, content = run_parallel([lambda: guarded(_stale_banner, "Feed freshness"), lambda: panels(state, dark)])
+    return (stale, scope, as_at, *content)
 
 
 def layout(**query_args: Any) -> html.Div:
