@@ -12,7 +12,7 @@ table aliases (`c` hub cases, `s` services, `r` latest capacity reports,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Literal
 
 import sqlalchemy as sa
@@ -126,6 +126,9 @@ class Metric:
     thresholds: Thresholds | None = None
     group: str = ""
     notes: str = field(default="")
+    # Columns bounding when a case can count at all (start, end; end may be missing): lets a query
+    # over many periods skip every other case before joining them to the periods.
+    span: tuple[str, str] | None = None
 
     def rag(self, value: float | None, scope: Iterable[str] = ()) -> str | None:
         """'green' | 'amber' | 'red', or None; the deployment's thresholds for `scope` (codes, most specific first) win."""
@@ -336,4 +339,18 @@ _METRICS: tuple[Metric, ...] = (
            "people", "period", "sitrep", "none", PublishedSum("discharges_"), SITREP_PATHWAY_DIMS, None, "Benchmark"),
 )
 
-REGISTRY: dict[str, Metric] = {m.name: m for m in _METRICS}
+_SPANS: dict[str, tuple[str, str]] = {
+    **{name: ("discharge_ready_at", "discharged_at") for name in (
+        "nctr_count", "nctr_over_7d", "nctr_over_14d", "nctr_over_21d", "nctr_days_total", "delay_bed_days")},
+    "ic_caseload": ("ic_started_at", "ic_ended_at"),
+    "referrals": ("referred_at", "referred_at"),
+    "hub_decision_hours": ("pathway_decided_at", "pathway_decided_at"),
+    "ic_starts": ("ic_started_at", "ic_started_at"),
+    **{name: ("ic_ended_at", "ic_ended_at") for name in (
+        "ic_ends", "ic_length_of_stay_days", "ic_over_6_weeks_rate", "ic_outcome_share")},
+    **{name: ("discharged_at", "discharged_at") for name in (
+        "discharges", "pathway_share", "discharged_on_ready_day_rate", "mean_delay_days", "p90_delay_days",
+        "readmission_30d_rate", "home_91d_rate")},
+}
+
+REGISTRY: dict[str, Metric] = {m.name: replace(m, span=_SPANS.get(m.name)) for m in _METRICS}

@@ -288,6 +288,11 @@ def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
         if svc is not None:
             frm = frm.outerjoin(svc, svc.c.service_id == c.c.destination_service_id)
         scope = Scope(pcols, c=c)
+        if not single and metric.span is not None:
+            # constant bounds over all periods, pushed into the scan, before the join to the periods
+            start, end = (c.c[name] for name in metric.span)
+            filters.append(sa.and_(start <= sa.bindparam("span_to", type_=sa.DateTime),
+                                   sa.or_(end.is_(None), end >= sa.bindparam("span_from", type_=sa.DateTime))))
         dim_expr = {
             "hwb": c.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
             "place": h.c.place_code if h is not None else None, "pathway": c.c.pathway,
@@ -435,6 +440,9 @@ def _params(metric: Metric, periods: list[Period], where: Mapping[str, list[Any]
     params.update({f"w_{key}": vals for key, vals in where.items()})
     if metric.source == "sitrep":
         params["feeds"] = [f"nhse_{x}_sitrep" for x in where.get("collection", ["acute"])]
+    if metric.source == "cases" and len(periods) > 1 and metric.span is not None:
+        params["span_from"] = min(x.start for x in periods)
+        params["span_to"] = max(max(x.at, x.end) for x in periods)
     if metric.source == "capacity" and len(periods) > 1:
         params["lowest_stale_from"] = min(params[period_param(i, "stale_from")] for i in range(len(periods)))
         params["highest_at"] = max(x.at for x in periods)
