@@ -63,6 +63,11 @@ def value(name: str, state: FilterState, **kwargs: Any) -> float | None:
     return result.rows[0]["value"] if len(result.rows) == 1 else None
 
 
+def rag_scope(state: FilterState) -> tuple[str, ...]:
+    """The codes whose deployment thresholds apply to this view, most specific first (one HWB, place or ICB)."""
+    return tuple(codes[0] for codes in (state.hwb, state.place, state.icb) if len(codes) == 1)
+
+
 def _delta(now: float | None, before: float | None) -> float | None:
     if now is None or before is None:
         return None
@@ -125,7 +130,7 @@ def tile_data(spec: TileSpec, state: FilterState) -> TileData:
             lambda: query(spec.metric, state, grain="week", window=(from_, to), where=spec.where)])
         changes = ((f"vs previous {length.days} days", _delta(now, before)),)
         note = f"{_day(from_)} to {_day(to - timedelta(days=1))}"
-    return TileData(metric=spec.metric, label=label, unit=m.unit, value=now, rag=m.rag(now), direction=m.direction,
+    return TileData(metric=spec.metric, label=label, unit=m.unit, value=now, rag=m.rag(now, rag_scope(state)), direction=m.direction,
                     changes=changes, trend=_trend(trend), note=note,
                     where={k: ",".join(v) for k, v in spec.where.items()})
 
