@@ -84,7 +84,7 @@ def stacked_bars(rows: Sequence[Mapping[str, Any]], *, series_key: str, labels: 
         traces.append({"type": "bar", "x": [_period(r) for r in series], "y": [r.get("value") for r in series],
                        "name": name,
                        "marker": {"color": SERIES_COLOURS[i % len(SERIES_COLOURS)],
-                                  "pattern": {"shape": PATTERNS[i % len(PATTERNS)], "fgcolor": "#FFFFFF"}},
+                                  "pattern": {"shape": PATTERNS[i % len(PATTERNS)], "fgcolor": "#FFFFFF", "fillmode": "overlay"}},
                        "hovertemplate": f"{name}<br>%{{x|%a %d %b}}: %{{y:,}}<extra></extra>"})
     return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, layout={"barmode": "stack"})
 
@@ -140,7 +140,7 @@ def grouped_stack(categories: Sequence[str], series: Sequence[tuple[str, Sequenc
     cats = list(categories)[::-1]  # Plotly draws bottom-up; keep the given order top-down
     traces = [{"type": "bar", "y": cats, "x": list(values)[::-1], "name": name, "orientation": "h",
                "marker": {"color": colours[i % len(colours)],
-                          "pattern": {"shape": PATTERNS[i % len(PATTERNS)], "fgcolor": "#FFFFFF"}},
+                          "pattern": {"shape": PATTERNS[i % len(PATTERNS)], "fgcolor": "#FFFFFF", "fillmode": "overlay"}},
                "hovertemplate": f"{name}<br>%{{y}}: %{{x:,}}<extra></extra>"}
               for i, (name, values) in enumerate(series)]
     return _figure(traces, title=title, y_title="", font_size=font_size, dark=dark, layout={
