@@ -90,3 +90,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
         engine = db.get_engine(url)
     yield engine
     db.dispose_all()
+
+
+@pytest.fixture
+def pg_store(pg_server: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engine]:
+    """A fresh PostgreSQL database with schema and reference geography; HOMEWARD_DB_URL points at it."""
+    url = os.environ.get("HOMEWARD_TEST_PG_URL") or _fresh_pg_url(pg_server)
+    monkeypatch.setenv("HOMEWARD_DB_URL", url)
+    engine = db.get_engine(url)
+    yield engine
+    db.dispose_all()
