@@ -60,6 +60,34 @@ class _CacheState:
         self.versions: dict[str, tuple[float, int]] = {}
         self.in_flight: dict[str, threading.Event] = {}
         self.slots = threading.BoundedSemaphore(MAX_CONCURRENT_QUERIES)
+        self.refreshing: set[str] = set()  # shared views being recomputed in the background
+        self.version_refreshing: set[str] = set()
+
+    def known_version(self, engine: Engine) -> int:
+        """The data version without waiting on the store when one is known: if it is older than
+        VERSION_TTL_SECONDS a background thread asks the store again, and this answer uses the
+        last one (a new delivery shows a moment later). Only the very first call waits."""
+        key = str(engine.url)
+        now = time.monotonic()
+        with self.lock:
+            known = self.versions.get(key)
+            expired = known is not None and now - known[0] >= VERSION_TTL_SECONDS
+            start = expired and key not in self.version_refreshing
+            if start:
+                self.version_refreshing.add(key)
+        if known is None:
+            return self.version(engine)
+        if start:
+            def refresh() -> None:
+                try:
+                    version = data_version(engine)
+                    with self.lock:
+                        self.versions[key] = (time.monotonic(), version)
+                finally:
+                    with self.lock:
+                        self.version_refreshing.discard(key)
+            threading.Thread(target=refresh, name="homeward-version", daemon=True).start()
+        return known[1]
 
     def version(self, engine: Engine) -> int:
         key = str(engine.url)
@@ -150,10 +178,87 @@ def cached_rows(name: str, params: str, fetch: Callable[[], list[dict[str, Any]]
                 engine: Engine | None = None) -> list[dict[str, Any]]:
     """Rows the models layer returns other than metrics (a table of services, the longest waits),
     cached the same way: plain rows keyed on what was asked and the data version."""
+    rows = cached_value(name, params, lambda: [dict(r) for r in fetch()], pinned=pinned, engine=engine)
+    return [dict(r) for r in rows]
+
+
+def cached_value(name: str, params: str, fetch: Callable[[], Any], *, pinned: bool,
+                 engine: Engine | None = None) -> Any:
+    """Any plain JSON value built from the models layer, cached like `cached_rows`."""
     engine = engine or get_engine()
     cache, state = _current_cache(), _current_state()
     if cache is None or state is None:
         return fetch()
     key = "rows:" + hashlib.sha256(f"{state.version(engine)}|{name}|{params}".encode()).hexdigest()
-    rows = state.single_flight(cache, key, lambda: [dict(r) for r in fetch()], timeout=None if pinned else 60)
-    return [dict(r) for r in rows]
+    return state.single_flight(cache, key, fetch, timeout=None if pinned else 60)
+
+def shared_view(name: str, params: str, compute: Callable[[], Any], *, pinned: bool,
+                engine: Engine | None = None, refresh_seconds: int = 60) -> Any:
+    """A whole view's plain JSON (e.g. every panel of a wall screen), computed once and shared by every
+    screen showing the same scope.
+
+    Fresh while the data version is unchanged (and, for an unpinned "now" view, within the same
+    `refresh_seconds` slice of time: a minute by default).
+    When it is no longer fresh the previous answer is still returned at once and one background thread
+    recomputes it (stale-while-revalidate), so a request for a view already computed never waits for
+    the store — not for the data version, not for a query slot behind analysts' cold pages. Only the
+    first request for a scope computes it in line (concurrent ones wait for that one).
+    """
+    engine = engine or get_engine()
+    cache, state = _current_cache(), _current_state()
+    if cache is None or state is None:
+        return compute()
+    key = "view:" + hashlib.sha256(f"{name}|{params}".encode()).hexdigest()
+    version = state.known_version(engine)
+    minute = None if pinned else int(time.time() // refresh_seconds)
+    entry = cache.get(key)
+    if isinstance(entry, dict) and entry.get("version") == version and entry.get("minute") == minute:
+        return entry["value"]
+
+    def build() -> dict[str, Any]:
+        return {"version": version, "minute": minute, "value": compute()}
+
+    if isinstance(entry, dict):  # stale: serve it, recompute once in the background
+        with state.lock:
+            start = key not in state.refreshing
+            if start:
+                state.refreshing.add(key)
+        if start:
+            app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+
+            def refresh() -> None:
+                try:
+                    with app.app_context():
+                        cache.set(key, build(), timeout=_TIMEOUT_SECONDS)
+                except Exception:  # noqa: BLE001 - the next request tries again; the old view stays
+                    pass
+                finally:
+                    with state.lock:
+                        state.refreshing.discard(key)
+            threading.Thread(target=refresh, name="homeward-view", daemon=True).start()
+        return entry["value"]
+    # Nothing yet: compute in line; concurrent first requests wait for this one. (The slots are
+    # taken by the queries inside, not by the view as a whole.)
+    return _single_flight_unslotted(state, cache, key, build)["value"]
+
+
+def _single_flight_unslotted(state: _CacheState, cache: Cache, key: str, compute: Callable[[], Any]) -> Any:
+    while True:
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        with state.lock:
+            running = state.in_flight.get(key)
+            if running is None:
+                done = state.in_flight[key] = threading.Event()
+        if running is not None:
+            running.wait(timeout=60)
+            continue
+        try:
+            value = compute()
+            cache.set(key, value, timeout=_TIMEOUT_SECONDS)
+            return value
+        finally:
+            with state.lock:
+                state.in_flight.pop(key, None)
+            done.set()

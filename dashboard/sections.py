@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Callable, Mapping, Sequence
 
-from dash import html
+from dash import dcc, html
 
 from dashboard import data, figures
-from dashboard.cache import cached_rows
+from dashboard.cache import cached_rows, cached_value
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col
 from dashboard.components.tile import tile, tile_row
 from dashboard.formatting import format_time
@@ -265,35 +265,63 @@ def by_hwb(prefix: str, table_id: str, state: FilterState, title: str,
     return guarded(build, title)
 
 
-def capacity_rows(q: Any, *, pinned: bool) -> list[dict[str, Any]]:
-    """The capacity dataset (each service's latest report) as plain rows, through the query cache."""
+def capacity_rows_uncached(q: Any) -> list[dict[str, Any]]:
+    """The capacity dataset (each service's latest report) as plain rows."""
     from models.datasets import iter_chunks, table_columns
 
     names = [c.name for c in table_columns("capacity")]
+    return [dict(zip(names, row)) for chunk in iter_chunks(get_engine(), q) for row in chunk]
+
+
+def capacity_rows(q: Any, *, pinned: bool) -> list[dict[str, Any]]:
+    """The capacity dataset (each service's latest report) as plain rows, through the query cache."""
     return cached_rows("capacity", f"{q.at.isoformat()}|{q.at_given}|{sorted(q.where.items())}",
-                       lambda: [dict(zip(names, row)) for chunk in iter_chunks(get_engine(), q) for row in chunk],
-                       pinned=pinned)
+                       lambda: capacity_rows_uncached(q), pinned=pinned)
+
+
+SERVICE_ROWS = 200  # the grid shows this many; the export holds every service
 
 
 def service_table(prefix: str, state: FilterState) -> html.Div:
-    """Each service's latest report, with not-reporting services flagged in words."""
+    """Services not reporting first, then the others, up to SERVICE_ROWS, with a link to the full export.
+
+    A national view has ~15,000 services: the grid is not the place to read them all, and shipping
+    them made the page slow even from the cache. Only the rows shown are cached and sent.
+    """
     def build() -> html.Div:
         from models.datasets import DatasetQuery
 
         where = state.where(("icb", "place", "hwb", "pathway", "service_type"))
         q = DatasetQuery(dataset="capacity", at=state.resolved_at(), at_given=state.at is not None, where=where)
-        records = capacity_rows(q, pinned=state.at is not None)
-        rows = [{"service": r["service_name"], "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
-                 "hwb": r["hwb_name"] or r["hwb_code"],
-                 "status": "Reporting" if r["reporting"] else "NOT REPORTING",
-                 "last": format_time(r["reported_at"]) if r["reported_at"] else "never",
-                 "capacity": r["capacity"], "occupied": r["occupied"], "accepting": r["vacant_accepting"],
-                 "reserved": r["vacant_reserved"], "unavailable": r["unavailable"]} for r in records]
-        rows.sort(key=lambda r: (r["status"] == "Reporting", r["service"]))
+
+        def shaped() -> dict[str, Any]:
+            records = capacity_rows_uncached(q)
+            rows = [{"service": r["service_name"], "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
+                     "hwb": r["hwb_name"] or r["hwb_code"],
+                     "status": "Reporting" if r["reporting"] else "NOT REPORTING",
+                     "last": format_time(r["reported_at"]) if r["reported_at"] else "never",
+                     "capacity": r["capacity"], "occupied": r["occupied"], "accepting": r["vacant_accepting"],
+                     "reserved": r["vacant_reserved"], "unavailable": r["unavailable"]} for r in records]
+            rows.sort(key=lambda r: (r["status"] == "Reporting", r["service"]))
+            return {"rows": rows[:SERVICE_ROWS], "total": len(rows),
+                    "not_reporting": sum(r["status"] != "Reporting" for r in rows)}
+
+        got = cached_value("service_table", f"{q.at.isoformat()}|{q.at_given}|{sorted(q.where.items())}|{SERVICE_ROWS}",
+                           shaped, pinned=state.at is not None)
+        rows, total, missing = got["rows"], got["total"], got["not_reporting"]
+        export_href = "/export?" + _export_query(state)
+        if total > len(rows):
+            shown_note = html.P([f"Showing {len(rows):,} of {total:,} services ({missing:,} not reporting, listed "
+                                 "first). ", dcc.Link("Export the full list", href=export_href), "."],
+                                className="hw-hint")
+        else:
+            shown_note = html.P([f"{total:,} services, {missing:,} not reporting. ",
+                                 dcc.Link("Export this list", href=export_href), "."], className="hw-hint")
         return html.Div([
             html.H2("Services", className="hw-panel__title"),
             html.P(f"A service is not reporting when its latest report is more than {_stale_hours()} hours old; "
                    "it then adds nothing to the totals above.", className="hw-hint"),
+            shown_note,
             grid(f"{prefix}-grid-services", rows, [
                 {"field": "service", "headerName": "Service", "minWidth": 200, "pinned": "left"},
                 {"field": "status", "headerName": "Status", "minWidth": 140,
@@ -304,6 +332,18 @@ def service_table(prefix: str, state: FilterState) -> html.Div:
                 number_col("capacity", "Capacity"), number_col("occupied", "Occupied"),
                 number_col("accepting", "Vacant, accepting"), number_col("reserved", "Vacant, reserved"),
                 number_col("unavailable", "Unavailable"),
-            ], empty="no service is known in this area."),
+            ], height=560 if len(rows) > 25 else None, empty="no service is known in this area."),
         ], className="hw-section")
     return guarded(build, "Services")
+
+
+def _export_query(state: FilterState) -> str:
+    """The /export page's URL query for the capacity dataset with this view's filters."""
+    from urllib.parse import urlencode
+
+    pairs: list[tuple[str, str]] = [("dataset", "capacity")]
+    for key in ("icb", "place", "hwb", "pathway", "service_type"):
+        pairs.extend((key, v) for v in getattr(state, key))
+    if state.at:
+        pairs.append(("at", state.at.isoformat()))
+    return urlencode(pairs)

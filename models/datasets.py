@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from models import settings
 from models.db import is_duckdb
+from models.dialects import latest
 from models.periods import london_date_of, london_midnight_utc
 from models.query import MetricQuery, MetricResult, QueryError, parse_time, run_query
 from models.query import _known_codes as known_geography_codes  # the metrics layer's own check: one rule
@@ -292,41 +293,65 @@ def _in(col: sa.ColumnElement[Any], values: tuple[Any, ...]) -> sa.ColumnElement
 
 
 def capacity_select(q: DatasetQuery) -> sa.Select[Any]:
+    """Each service known at `at` (filtered), with its latest report at or before `at`.
+
+    Each service's latest report is one aggregate (`latest`, as in the metrics layer: `arg_max` in
+    DuckDB), not a max() joined back to the reports. It is found first among the reports of the
+    staleness window before `at` — a range the store prunes by its zone maps / index, as the
+    capacity metrics do — and only for services with no report in that window among the older
+    reports. A limited export (the preview) picks its services first, so only their reports are read.
+    """
     at = q.at.astimezone(UTC).replace(tzinfo=None)
     stale_from = at - timedelta(hours=settings.stale_hours())
-    latest = (sa.select(capacity_report.c.service_id, sa.func.max(capacity_report.c.reported_at).label("reported_at"))
-              .where(capacity_report.c.reported_at <= at)
-              .group_by(capacity_report.c.service_id).subquery("latest"))
     cr = capacity_report
+    w = q.where
+    known = (sa.select(service.c.service_id)
+             .select_from(service.outerjoin(hwb, hwb.c.hwb_code == service.c.hwb_code))
+             .where(service.c.first_reported_at <= at))
+    if "icb" in w:
+        known = known.where(_in(hwb.c.icb_code, w["icb"]))
+    if "place" in w:
+        known = known.where(_in(hwb.c.place_code, w["place"]))
+    if "hwb" in w:
+        known = known.where(_in(service.c.hwb_code, w["hwb"]))
+    if "pathway" in w:
+        known = known.where(_in(service.c.pathway, tuple(int(v) for v in w["pathway"])))
+    if "service_type" in w:
+        known = known.where(_in(service.c.service_type, w["service_type"]))
+    if "service_id" in w:
+        known = known.where(_in(service.c.service_id, w["service_id"]))
+    if q.limit is not None:
+        known = known.order_by(service.c.service_id).limit(q.limit)
+    known_ids = known.subquery("known")
+
+    def latest_reports(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        return (sa.select(cr.c.service_id, sa.func.max(cr.c.reported_at).label("reported_at"),
+                          *[latest(col, cr.c.reported_at).label(col.name)
+                            for col in (cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting, cr.c.vacant_reserved)])
+                .where(*conditions, cr.c.service_id.in_(sa.select(known_ids.c.service_id)))
+                .group_by(cr.c.service_id))
+
+    recent = latest_reports(cr.c.reported_at <= at, cr.c.reported_at >= stale_from).cte("recent")
+    older = latest_reports(cr.c.reported_at < stale_from,
+                           cr.c.service_id.not_in(sa.select(recent.c.service_id)))
+    reports = sa.union_all(sa.select(recent), older).subquery("latest")
     stmt = (
         sa.select(
             service.c.service_id, service.c.service_name, service.c.provider_name, service.c.service_type,
             service.c.pathway, service.c.hwb_code, hwb.c.name.label("hwb_name"), hwb.c.place_code, hwb.c.icb_code,
-            latest.c.reported_at, cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting, cr.c.vacant_reserved,
-            (cr.c.capacity - cr.c.occupied - cr.c.vacant_accepting - cr.c.vacant_reserved).label("unavailable"),
-            sa.case((latest.c.reported_at >= stale_from, sa.true()), else_=sa.false()).label("reporting"),
+            reports.c.reported_at, reports.c.capacity, reports.c.occupied, reports.c.vacant_accepting,
+            reports.c.vacant_reserved,
+            (reports.c.capacity - reports.c.occupied - reports.c.vacant_accepting
+             - reports.c.vacant_reserved).label("unavailable"),
+            sa.case((reports.c.reported_at >= stale_from, sa.true()), else_=sa.false()).label("reporting"),
         )
         .select_from(
-            service.outerjoin(hwb, hwb.c.hwb_code == service.c.hwb_code)
-            .outerjoin(latest, latest.c.service_id == service.c.service_id)
-            .outerjoin(cr, sa.and_(cr.c.service_id == latest.c.service_id, cr.c.reported_at == latest.c.reported_at))
+            known_ids.join(service, service.c.service_id == known_ids.c.service_id)
+            .outerjoin(hwb, hwb.c.hwb_code == service.c.hwb_code)
+            .outerjoin(reports, reports.c.service_id == service.c.service_id)
         )
-        .where(service.c.first_reported_at <= at)
         .order_by(service.c.service_id)
     )
-    w = q.where
-    if "icb" in w:
-        stmt = stmt.where(_in(hwb.c.icb_code, w["icb"]))
-    if "place" in w:
-        stmt = stmt.where(_in(hwb.c.place_code, w["place"]))
-    if "hwb" in w:
-        stmt = stmt.where(_in(service.c.hwb_code, w["hwb"]))
-    if "pathway" in w:
-        stmt = stmt.where(_in(service.c.pathway, tuple(int(v) for v in w["pathway"])))
-    if "service_type" in w:
-        stmt = stmt.where(_in(service.c.service_type, w["service_type"]))
-    if "service_id" in w:
-        stmt = stmt.where(_in(service.c.service_id, w["service_id"]))
     return stmt
 
 
@@ -411,7 +436,7 @@ _COLUMNS = {"capacity": CAPACITY_COLUMNS, "cases": CASE_COLUMNS, "sitrep": SITRE
 
 def dataset_select(q: DatasetQuery, *, ordered: bool = True) -> sa.Select[Any]:
     stmt = _SELECTS[q.dataset](q)
-    if not ordered:
+    if not ordered and q.dataset != "capacity":  # one row per service (thousands): sorting it costs nothing
         stmt = stmt.order_by(None)
     return stmt.limit(q.limit) if q.limit is not None else stmt
 

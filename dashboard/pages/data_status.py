@@ -80,16 +80,22 @@ def _rejects() -> html.Div:
 
 
 def _not_reporting(state: FilterState) -> html.Div:
-    from dashboard.sections import capacity_rows
+    from dashboard.cache import cached_rows
+    from dashboard.sections import capacity_rows_uncached
     from models.datasets import DatasetQuery
 
     q = DatasetQuery(dataset="capacity", at=state.resolved_at(), at_given=False, where={})
     geo = geography()
-    rows = [{"service": r["service_name"], "id": r["service_id"],
-             "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
-             "hwb": geo.hwbs[r["hwb_code"]].name if r["hwb_code"] in geo.hwbs else r["hwb_code"],
-             "last": format_time(r["reported_at"]) if r["reported_at"] else "never"}
-            for r in capacity_rows(q, pinned=state.at is not None) if not r["reporting"]]
+
+    def silent() -> list[dict[str, Any]]:
+        # Only the services not reporting are kept in the cache (not all ~15,000).
+        return [{"service": r["service_name"], "id": r["service_id"],
+                 "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
+                 "hwb": geo.hwbs[r["hwb_code"]].name if r["hwb_code"] in geo.hwbs else r["hwb_code"],
+                 "last": format_time(r["reported_at"]) if r["reported_at"] else "never"}
+                for r in capacity_rows_uncached(q) if not r["reporting"]]
+
+    rows = cached_rows("services_not_reporting", q.at.isoformat(), silent, pinned=state.at is not None)
     return html.Div([html.H2("Services not reporting", className="hw-panel__title"),
                      grid(f"{PREFIX}-grid-silent", rows, [
                          {"field": "service", "headerName": "Service", "minWidth": 220},

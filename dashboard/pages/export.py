@@ -104,7 +104,17 @@ def _cell(v: Any) -> Any:
 
 
 def preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    """First rows of the export (column defs, rows, a note), through the same code as the download."""
+    """First rows of the export (column defs, rows, a note), through the same code as the download;
+    cached on the view and the data version (an unpinned "now" view for a minute)."""
+    from dashboard.cache import cached_value
+
+    pinned = any(k == "at" for k, _ in pairs)
+    columns, records, note = cached_value("export_preview", f"{dataset}|{pairs}|{PREVIEW_ROWS}",
+                                          lambda: list(_preview(dataset, pairs)), pinned=pinned)
+    return columns, records, note
+
+
+def _preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     from dashboard.api.export import open_table
     from models import datasets, settings
     from models.db import get_engine

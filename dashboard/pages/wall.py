@@ -9,12 +9,16 @@ assets/wall.js) one when the server cannot be reached.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
+from plotly.io.json import to_json_plotly
+
 from dashboard import data, sections
+from dashboard.cache import shared_view
 from dashboard.components.common import guarded
 from dashboard.concurrency import run_parallel
 from dashboard.formatting import format_age, format_time
@@ -30,6 +34,7 @@ dash.register_page(__name__, path="/wall", name="Wall", title="Wall · Homeward"
 PREFIX = "wall"
 DEFAULT_REFRESH = 60
 PANELS = 3
+STALE_CHECK_SECONDS = 5
 
 
 def _int_arg(raw: str | None, default: int, low: int, high: int) -> int:
@@ -69,13 +74,30 @@ def panels(state: FilterState, dark: bool) -> list[Any]:
     return [tiles, html.Div([trend, reasons], className="hw-wall__charts"), table]
 
 
-def _refreshed(args: dict[str, Any]) -> tuple[Any, ...]:
-    state = wall_state(args)
-    dark = args.get("theme") == "dark"
+def _compute(state: FilterState, dark: bool) -> list[Any]:
     scope = data.scope_name(state, data.geography())
     as_at = format_time(state.resolved_at())
-    stale, content = run_parallel([lambda: guarded(_stale_banner, "Feed freshness"), lambda: panels(state, dark)])
-    return (stale, scope, as_at, *content)
+    # Plain JSON (Dash's own serialisation of the components): cacheable, and the renderer takes it as is.
+    return json.loads(to_json_plotly([scope, as_at, *panels(state, dark)]))
+
+
+def _stale_json() -> Any:
+    return json.loads(to_json_plotly(guarded(_stale_banner, "Feed freshness")))
+
+
+def _refreshed(args: dict[str, Any]) -> tuple[Any, ...]:
+    """The wall's outputs for its scope: computed once per data version (and minute, unless pinned) and
+    shared by every screen showing that scope, so a tick is a cache read that never waits for the store."""
+    state = wall_state(args)
+    dark = args.get("theme") == "dark"
+    scope_key = (f"{','.join(state.icb)}|{','.join(state.place)}|{','.join(state.hwb)}|{','.join(state.pathway)}|"
+                 f"{','.join(state.service_type)}|{state.from_}|{state.to}|{state.at.isoformat() if state.at else 'now'}|"
+                 f"{'dark' if dark else 'light'}")
+    # Feed freshness moves with the clock and with failed runs, not with the data version: its own
+    # entry, shared by every screen, looked at again every few seconds (in the background).
+    stale = shared_view("wall-stale", "", _stale_json, pinned=False, refresh_seconds=STALE_CHECK_SECONDS)
+    content = shared_view("wall", scope_key, lambda: _compute(state, dark), pinned=state.at is not None)
+    return (stale, *content)
 
 
 def layout(**query_args: Any) -> html.Div:
