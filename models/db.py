@@ -65,7 +65,21 @@ def create_schema(engine: Engine) -> None:
             conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
         elif int(row[0]) < SCHEMA_VERSION:
             # Migrations go here, one step per version.
+            if int(row[0]) < 2 and is_duckdb(conn):
+                _rebuild_without_primary_key(conn, ("hub_case", "hub_case_version"))
             conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+
+
+def _rebuild_without_primary_key(conn: Connection, names: tuple[str, ...]) -> None:
+    """Schema 2 on DuckDB: the hub tables lose their primary-key index (DuckDB cannot drop one
+    in place), so each is copied into a table built from the current definition."""
+    for name in names:
+        table = metadata.tables[name]
+        columns = ", ".join(c.name for c in table.columns)
+        conn.execute(sa.text(f"ALTER TABLE {name} RENAME TO {name}_schema1"))
+        table.create(conn)
+        conn.execute(sa.text(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {name}_schema1"))
+        conn.execute(sa.text(f"DROP TABLE {name}_schema1"))
 
 
 def init_store(url: str | None = None) -> Engine:

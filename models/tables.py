@@ -18,7 +18,7 @@ metadata = MetaData()
 run_id_seq = Sequence("ingest_run_id_seq", metadata=metadata)
 export_id_seq = Sequence("export_id_seq", metadata=metadata)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: hub_case / hub_case_version without a primary key on DuckDB
 
 meta = Table(
     "meta", metadata,
@@ -139,14 +139,23 @@ def _case_columns() -> list[Column]:
     ]
 
 
-hub_case = Table(  # latest state per case
+def _not_duckdb(ddl: object, target: object, bind: object, dialect: object = None, **kw: object) -> bool:
+    return getattr(dialect, "name", None) != "duckdb"
+
+
+# The hub tables' keys are kept by the loader (ingest.feeds.hub_cases._upsert: delete the
+# stored rows a delivery replaces, then append), not by an index. On DuckDB the primary-key
+# index (an ART) doubled the cost of writing a million cases and is never used by the
+# dashboard's scans, so it is not created there; PostgreSQL keeps it as a safety net.
+# This is the one place the two stores' schemas differ.
+hub_case = Table(  # latest state per case; key (hub_id, case_id)
     "hub_case", metadata, *_case_columns(),
-    PrimaryKeyConstraint("hub_id", "case_id"),
+    PrimaryKeyConstraint("hub_id", "case_id").ddl_if(callable_=_not_duckdb),
 )
 
-hub_case_version = Table(  # every version received
+hub_case_version = Table(  # every version received; key (hub_id, case_id, updated_at)
     "hub_case_version", metadata, *_case_columns(),
-    PrimaryKeyConstraint("hub_id", "case_id", "updated_at"),
+    PrimaryKeyConstraint("hub_id", "case_id", "updated_at").ddl_if(callable_=_not_duckdb),
 )
 
 # --- published NHS England sitreps ---------------------------------------

@@ -7,6 +7,7 @@ database, the kept raw copy, the store, the rejects or the logs.
 Natural key (hub_id, case_id). Every version is kept in hub_case_version
 (key hub_id, case_id, updated_at); hub_case holds the version with the latest
 updated_at, so an older version delivered late never overwrites a newer one.
+The loader keeps both keys itself (no unique index on DuckDB: see models.tables).
 """
 from __future__ import annotations
 
@@ -106,10 +107,15 @@ def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array,
     offsets = np.frombuffer(numbers.buffers()[1], dtype=np.int32)[numbers.offset:numbers.offset + len(numbers) + 1]
     data = np.frombuffer(numbers.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] if len(numbers) else \
         np.zeros(0, dtype=np.uint8)
-    digits = data.reshape(-1, 10).astype(np.int64) - 48
-    check = 11 - (digits[:, :9] @ _WEIGHTS) % 11
+    # Column by column in small integers: a million numbers as one int64 matrix would cost 80 MB a copy.
+    digits = data.reshape(-1, 10)
+    total = np.zeros(len(digits), dtype=np.int32)
+    for position, weight in enumerate(_WEIGHTS):
+        total += (digits[:, position].astype(np.int32) - 48) * int(weight)
+    check = 11 - total % 11
     check[check == 11] = 0
-    good = (check != 10) & (check == digits[:, 9])
+    good = (check != 10) & (check == digits[:, 9].astype(np.int32) - 48)
+    del digits, total
 
     person_index = np.full(n, -1, dtype=np.int64)  # into `pseudonyms`
     problem = np.full(n, -1, dtype=np.int64)  # into _PROBLEMS
@@ -180,11 +186,14 @@ class HubCasesFeed:
     def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
         good, rejects, rows_read, rows_rejected = validate(conn, parsed, ctx)
         del parsed  # the delivery's text columns: only the checked rows are needed now
-        # Each version appears once by now, and each case at most once among the newest, so the
-        # slices never touch the same row twice.
-        for part in bulk.slices(good) if good.num_rows else ():
-            with bulk.staged(conn, "stage_case", part):
-                _upsert(conn, run_id)
+        if good.num_rows:
+            good = _make_room(conn, good)
+            # Each version appears once by now, and each case at most once among the newest, and the
+            # stored rows they replace are gone: the slices are plain appends that never meet.
+            with bulk.one_writer_thread(conn):
+                for part in bulk.slices(good):
+                    with bulk.staged(conn, "stage_case", part):
+                        _append(conn, run_id)
         return LoadResult(rows_read=rows_read, rows_loaded=rows_read - rows_rejected,
                           rows_rejected=rows_rejected, rejects=rejects)
 
@@ -243,23 +252,50 @@ def _mark_newest(v: Validation, good: pa.Table, every_case_once: bool) -> pa.Tab
     return good.append_column("is_newest", newest)
 
 
-def _upsert(conn: Connection, run_id: int) -> None:
+def _make_room(conn: Connection, good: pa.Table) -> pa.Table:
+    """Delete the stored rows this delivery replaces, and add `to_latest` to `good`.
+
+    The natural keys are kept here rather than by a unique index (see models.tables), with
+    hash joins on the delivery's keys, once for the whole delivery:
+    - history: a re-sent version (same hub_id, case_id, updated_at) is a correction and
+      replaces the stored one, so the stored one is deleted;
+    - latest state: the delivery's newest version of a case replaces the stored one unless the
+      stored one is newer (a stored version with the same updated_at is replaced, as in the
+      history). A delivered version older than the stored state goes into the history only,
+      so `to_latest` is `is_newest` without those rows.
+    All of it runs in the load's one transaction with the appends that follow."""
+    keys = good.select(["hub_id", "case_id", "updated_at", "is_newest", "row_no"])
+    with bulk.staged(conn, "stage_case_key", keys):
+        conn.execute(sa.text("""
+            DELETE FROM hub_case_version USING stage_case_key k
+            WHERE hub_case_version.hub_id = k.hub_id AND hub_case_version.case_id = k.case_id
+              AND hub_case_version.updated_at = k.updated_at
+        """))
+        older = [r[0] for r in conn.execute(sa.text("""
+            SELECT k.row_no FROM stage_case_key k JOIN hub_case c ON c.hub_id = k.hub_id AND c.case_id = k.case_id
+            WHERE k.is_newest AND c.updated_at > k.updated_at
+        """))]
+        conn.execute(sa.text("""
+            DELETE FROM hub_case USING stage_case_key k
+            WHERE k.is_newest AND hub_case.hub_id = k.hub_id AND hub_case.case_id = k.case_id
+              AND hub_case.updated_at <= k.updated_at
+        """))
+    to_latest = good.column("is_newest")
+    if older:
+        stale = pc.is_in(good.column("row_no"), value_set=pa.array(older, pa.int64()))
+        to_latest = pc.and_(to_latest, pc.invert(stale))
+    return good.append_column("to_latest", to_latest)
+
+
+def _append(conn: Connection, run_id: int) -> None:
+    """Append the staged slice: every version to the history, the latest state where `to_latest`."""
     columns = ", ".join(CASE_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in CASE_COLUMNS if c not in ("hub_id", "case_id", "updated_at"))
     params = {"run_id": run_id}
     conn.execute(sa.text(f"""
-        INSERT INTO hub_case_version ({columns}, run_id)
-        SELECT {columns}, :run_id FROM stage_case
-        ON CONFLICT (hub_id, case_id, updated_at) DO UPDATE SET {updates}, run_id = EXCLUDED.run_id
+        INSERT INTO hub_case_version ({columns}, run_id) SELECT {columns}, :run_id FROM stage_case
     """), params)
-    # Latest state: the newest version in this delivery, and only if it is not older than the stored one.
-    # (A re-sent version with the same updated_at is a correction and replaces it, as in the history.)
     conn.execute(sa.text(f"""
-        INSERT INTO hub_case ({columns}, run_id)
-        SELECT {columns}, :run_id FROM stage_case WHERE is_newest
-        ON CONFLICT (hub_id, case_id) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at,
-            run_id = EXCLUDED.run_id
-        WHERE hub_case.updated_at <= EXCLUDED.updated_at
+        INSERT INTO hub_case ({columns}, run_id) SELECT {columns}, :run_id FROM stage_case WHERE to_latest
     """), params)
 
 

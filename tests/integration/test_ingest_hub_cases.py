@@ -130,3 +130,65 @@ def test_london_times_across_both_clock_changes(store: sa.Engine, tmp_path: Path
                       for c, t, _ in cases], CASE_COLUMNS)
     assert deliver(store, tmp_path, "c.csv", payload).status == "ok"
     assert rows(store, "SELECT case_id, referred_at FROM hub_case ORDER BY case_id") == [(c, u) for c, _, u in cases]
+
+
+def test_keys_kept_without_a_unique_index(store: sa.Engine, tmp_path: Path) -> None:
+    """The loader keeps both natural keys itself: overlapping deliveries, several versions of a
+    case in one delivery, and a delivery whose newest version is older than the stored state."""
+    first = [case_row(case_id="A", updated_at="2024-07-10T00:00:00Z", delay_reason="MEDICAL"),
+             case_row(case_id="B", updated_at="2024-07-20T00:00:00Z", delay_reason="TRANSPORT")]
+    deliver(store, tmp_path, "1.csv", to_csv(first, CASE_COLUMNS))
+    # Overlaps the first (A and B re-sent as they were), brings two newer versions of A and two
+    # late ones of B, both older than B's stored state.
+    second = first + [
+        case_row(case_id="A", updated_at="2024-07-12T00:00:00Z", delay_reason="HOUSING"),
+        case_row(case_id="A", updated_at="2024-07-11T00:00:00Z", delay_reason="THERAPY"),
+        case_row(case_id="B", updated_at="2024-07-15T00:00:00Z", delay_reason="EQUIPMENT"),
+        case_row(case_id="B", updated_at="2024-07-16T00:00:00Z", delay_reason="MEDICINES")]
+    summary = deliver(store, tmp_path, "2.csv", to_csv(second, CASE_COLUMNS))
+    assert (summary.status, summary.rows_loaded) == ("ok", 6)
+    assert rows(store, "SELECT case_id, updated_at, delay_reason FROM hub_case ORDER BY case_id") == [
+        ("A", datetime(2024, 7, 12), "HOUSING"), ("B", datetime(2024, 7, 20), "TRANSPORT")]
+    assert rows(store, "SELECT case_id, count(*), count(DISTINCT updated_at) FROM hub_case_version "
+                       "GROUP BY case_id ORDER BY case_id") == [("A", 3, 3), ("B", 3, 3)]
+    # The same overlapping delivery again, under another name: nothing doubles.
+    deliver(store, tmp_path, "3.csv", to_csv(second, CASE_COLUMNS) + b"\n")
+    assert rows(store, "SELECT count(*) FROM hub_case") == [(2,)]
+    assert rows(store, "SELECT count(*) FROM hub_case_version") == [(6,)]
+    assert rows(store, "SELECT case_id, updated_at FROM hub_case ORDER BY case_id") == [
+        ("A", datetime(2024, 7, 12)), ("B", datetime(2024, 7, 20))]
+
+
+def test_schema_1_store_migrates(duck_url: str, tmp_path: Path, monkeypatch) -> None:
+    """A DuckDB store made before schema 2 (primary keys on the hub tables) is rebuilt by init,
+    keeping its rows, and then loads as a fresh one does."""
+    import duckdb
+
+    from models import db
+
+    raw = duckdb.connect(duck_url[len("duckdb:///"):])
+    columns = ("hub_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, "
+               "age INTEGER NOT NULL, hwb_code VARCHAR NOT NULL, acute_site_code VARCHAR, admitted_at TIMESTAMP, "
+               "referred_at TIMESTAMP NOT NULL, discharge_ready_at TIMESTAMP, pathway INTEGER, "
+               "pathway_decided_at TIMESTAMP, delay_reason VARCHAR, discharged_at TIMESTAMP, "
+               "destination_service_id VARCHAR, ic_started_at TIMESTAMP, ic_ended_at TIMESTAMP, ic_outcome VARCHAR, "
+               "readmitted_at TIMESTAMP, status_91d VARCHAR, updated_at TIMESTAMP NOT NULL, run_id INTEGER")
+    raw.execute(f"CREATE TABLE hub_case ({columns}, PRIMARY KEY (hub_id, case_id))")
+    raw.execute(f"CREATE TABLE hub_case_version ({columns}, PRIMARY KEY (hub_id, case_id, updated_at))")
+    raw.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
+    raw.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    for table in ("hub_case", "hub_case_version"):
+        raw.execute(f"INSERT INTO {table} (hub_id, case_id, person_id, age, hwb_code, referred_at, updated_at) "
+                    "VALUES ('default', 'C1', 'p', 80, 'E08000035', '2024-07-01', '2024-07-10')")
+    raw.close()
+    monkeypatch.setenv("HOMEWARD_DB_URL", duck_url)
+    engine = db.init_store(duck_url)
+    try:
+        assert rows(engine, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        assert rows(engine, "SELECT count(*) FROM duckdb_constraints() WHERE table_name LIKE 'hub_case%' "
+                            "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')") == [(0,)]
+        deliver(engine, tmp_path, "1.csv", to_csv([case_row(updated_at="2024-07-20T13:00:00Z")], CASE_COLUMNS))
+        assert rows(engine, "SELECT updated_at FROM hub_case") == [(datetime(2024, 7, 20, 13),)]
+        assert rows(engine, "SELECT count(*) FROM hub_case_version") == [(2,)]
+    finally:
+        db.dispose_all()
