@@ -265,8 +265,8 @@ def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
              filter_keys: tuple[str, ...]) -> tuple[sa.Select, list[str]]:
     """The select for a query's shape. Every value that varies between queries of the same shape
     is a named bound parameter, filled by `_params`: the periods' `p{i}_{column}`, the filter
-    values `w_{key}` (expanding: any number of values), the sitrep `feeds`, and for a capacity
-    metric with several periods `lowest_stale_from` / `highest_at`."""
+    values `w_{key}` (expanding: any number of values), the sitrep `feeds`, and for a case
+    metric with several periods `span_from` / `span_to`."""
     measure = metric.measure
     single = n_periods == 1
     # One period: its bounds are constants (no join). Several (a grain): a VALUES table joined in.
@@ -303,9 +303,6 @@ def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
         }
     elif metric.source == "capacity":
         cr = capacity_report
-        # constant bounds as well as the per-period ones: lets the store skip old row groups / use the index
-        lowest = sa.bindparam("lowest_stale_from", type_=sa.DateTime)
-        highest = sa.bindparam("highest_at", type_=sa.DateTime)
         # each service's latest report inside the staleness window (per period)
         latest_cols = [latest(col, cr.c.reported_at).label(col.name)
                        for col in (cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting, cr.c.vacant_reserved)]
@@ -315,13 +312,17 @@ def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
                  .group_by(cr.c.service_id)
                  .subquery("r"))
         else:
-            pr = periods_table(n_periods)
-            r = (sa.select(pr.c.k, cr.c.service_id, *latest_cols)
-                 .select_from(pr.join(cr, sa.and_(cr.c.reported_at <= pr.c.p_at,
-                                                  cr.c.reported_at >= pr.c.stale_from)))
-                 .where(cr.c.reported_at >= lowest, cr.c.reported_at <= highest)
-                 .group_by(pr.c.k, cr.c.service_id)
-                 .subquery("r"))
+            # One aggregate per period, each over its own staleness window given as constants, as in the
+            # single-period select: the scan reads only that window's row groups and the aggregate is a
+            # plain hash aggregate. (A range join of the periods to the reports paired every report with
+            # every period before filtering: 0.3-3 s on a year of national reports.)
+            def window(i: int) -> sa.Select:
+                stale_from = sa.bindparam(period_param(i, "stale_from"), type_=sa.DateTime)
+                at = sa.bindparam(period_param(i, "p_at"), type_=sa.DateTime)
+                return (sa.select(sa.literal_column(str(i), sa.Integer).label("k"), cr.c.service_id, *latest_cols)
+                        .where(cr.c.reported_at >= stale_from, cr.c.reported_at <= at)
+                        .group_by(cr.c.service_id))
+            r = sa.union_all(*[window(i) for i in range(n_periods)]).subquery("r")
         s = service.alias("s")
         h = hwb.alias("h") if dims_needed & {"icb", "place"} else None
         if single:
@@ -443,9 +444,6 @@ def _params(metric: Metric, periods: list[Period], where: Mapping[str, list[Any]
     if metric.source == "cases" and len(periods) > 1 and metric.span is not None:
         params["span_from"] = min(x.start for x in periods)
         params["span_to"] = max(max(x.at, x.end) for x in periods)
-    if metric.source == "capacity" and len(periods) > 1:
-        params["lowest_stale_from"] = min(params[period_param(i, "stale_from")] for i in range(len(periods)))
-        params["highest_at"] = max(x.at for x in periods)
     return params
 
 

@@ -96,6 +96,26 @@ def test_capacity_by_pathway_and_filters(engine: sa.Engine) -> None:
               "service_type") == {"P1_REABLEMENT": 3, "P3_NURSING": 4}
 
 
+def test_capacity_daily_trend(engine: sa.Engine) -> None:
+    # Each day measured at its end, each with its own 24 h window (UTC):
+    # 30 Mar at 31 Mar 00:00 (window from 30 Mar 00:00): S3 known, its 10:00 report counts (30, 25, 5, 0).
+    # 31 Mar at 31 Mar 23:00 (BST; window from 30 Mar 23:00): S1 (07:00 UTC: 50, 40, 5, 2) and S2 (11:30 UTC:
+    #   20, 18, 0, 1) report; S3's report is too old: not reporting.
+    # 1 Apr at `at` 11:00 UTC: as in test_capacity_sums (S1 3 + S2 0 + S4 4; S3 not reporting).
+    days = {"from": "2024-03-30", "to": "2024-04-02"}
+    trend = lambda metric, **kw: [(r["period"], r["value"]) for r in q(engine, metric, at=NOW, **days,  # noqa: E731
+                                                                         grain="day", **kw)]
+    assert trend("vacant_accepting") == [("2024-03-30", 5), ("2024-03-31", 5), ("2024-04-01", 7)]
+    assert trend("capacity") == [("2024-03-30", 30), ("2024-03-31", 70), ("2024-04-01", 110)]
+    assert trend("services_not_reporting") == [("2024-03-30", 0), ("2024-03-31", 1), ("2024-04-01", 1)]
+    occupancy = q(engine, "occupancy_rate", at=NOW, **days, grain="day")
+    # 30 Mar: 25 / (25 + 5 + 0); 31 Mar: (40 + 18) / ((40 + 5 + 2) + (18 + 0 + 1))
+    assert [(r["numerator"], r["denominator"]) for r in occupancy] == [(25, 30), (58, 66), (90, 101)]
+    rows = q(engine, "vacant_accepting", at=NOW, **days, grain="day", by="hwb")
+    assert [(r["period"], r["hwb"], r["value"]) for r in rows] == [
+        ("2024-03-30", BRADFORD, 5), ("2024-03-31", LEEDS, 5), ("2024-04-01", BRIGHTON, 4), ("2024-04-01", LEEDS, 3)]
+
+
 # --- delays (snapshot) ------------------------------------------------------
 
 def test_nctr_now(engine: sa.Engine) -> None:
