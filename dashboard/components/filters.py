@@ -48,6 +48,14 @@ def hwb_options(geo: Geography, icbs: Iterable[str], places: Iterable[str]) -> l
     return [{"label": f"{h.name} ({h.code})", "value": h.code} for h in sorted(hwbs, key=lambda h: h.name)]
 
 
+def _keep_unknown(options: list[dict[str, str]], values: Iterable[str]) -> list[dict[str, str]]:
+    """Offer a code from the URL that the reference geography does not know, so the dropdown keeps it:
+    otherwise the dropdown drops it, the URL loses it, and the page silently shows everything instead
+    of saying the code is unknown."""
+    known = {o["value"] for o in options}
+    return options + [{"label": f"{v} (unknown code)", "value": v} for v in values if v not in known]
+
+
 def _field(label: str, control: Any, control_id: str, *, hint: str | None = None) -> html.Div:
     return html.Div([html.Label(label, htmlFor=control_id, className="hw-filter__label"), control,
                      html.Div(hint, className="hw-filter__hint") if hint else None], className="hw-filter")
@@ -57,15 +65,17 @@ def filter_bar(prefix: str, state: FilterState, geo: Geography, *, show: Iterabl
     shown = set(show)
     fields: list[Any] = []
     if "icb" in shown:
-        fields.append(_field("ICB", dcc.Dropdown(id=fid(prefix, "icb"), options=_icb_options(geo), value=list(state.icb),
+        fields.append(_field("ICB", dcc.Dropdown(id=fid(prefix, "icb"), options=_keep_unknown(_icb_options(geo), state.icb),
+                                                 value=list(state.icb),
                                                  multi=True, placeholder="All ICBs"), fid(prefix, "icb")))
     if "place" in shown:
-        fields.append(_field("Place", dcc.Dropdown(id=fid(prefix, "place"), options=place_options(geo, state.icb),
+        fields.append(_field("Place", dcc.Dropdown(id=fid(prefix, "place"), options=_keep_unknown(place_options(geo, state.icb), state.place),
                                                    value=list(state.place), multi=True, placeholder="All places"),
                              fid(prefix, "place")))
     if "hwb" in shown:
         fields.append(_field("Health and wellbeing board", dcc.Dropdown(
-            id=fid(prefix, "hwb"), options=hwb_options(geo, state.icb, state.place), value=list(state.hwb),
+            id=fid(prefix, "hwb"), options=_keep_unknown(hwb_options(geo, state.icb, state.place), state.hwb),
+            value=list(state.hwb),
             multi=True, placeholder="All HWBs"), fid(prefix, "hwb")))
     if "pathway" in shown:
         fields.append(_field("Pathway", dcc.Dropdown(

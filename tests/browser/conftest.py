@@ -117,6 +117,11 @@ def page(browser: Any) -> Iterator[Any]:
 def wait_ready(page: Any, timeout: float = 20_000) -> None:
     """The Dash app has rendered and no callback is pending."""
     page.wait_for_selector("#main, .hw-wall", timeout=timeout)
+    # Dash chains callbacks (URL -> filters -> sections): let the chain of requests finish first.
+    try:
+        page.wait_for_load_state("networkidle", timeout=timeout)
+    except Exception:  # noqa: BLE001 - a page that polls may never go idle; the checks below still apply
+        pass
     page.wait_for_function(
         "() => !document.querySelector('[data-dash-is-loading=\"true\"]') && !document.querySelector('._dash-loading')",
         timeout=timeout)

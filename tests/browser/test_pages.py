@@ -124,6 +124,7 @@ def test_empty_state_in_plain_words(page: Any, server_url: str) -> None:
 def test_bad_filter_value_is_explained_not_a_traceback(page: Any, server_url: str) -> None:
     page.goto(f"{server_url}/?icb=NOPE")
     wait_ready(page)
+    page.wait_for_selector("text=/unknown icb/i", timeout=20_000)
     body = page.inner_text("#main")
     assert "unknown icb" in body.lower()
     assert "Traceback" not in body
