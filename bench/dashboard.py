@@ -386,6 +386,12 @@ def main() -> int:
             print("\nper page, in process (cold = query cache cleared):", flush=True)
             missing += print_pages(bench_pages(env, args.cold_runs, args.cached_runs))
     finally:
+        log = workdir / "server.log"
+        if log.exists() and "Traceback" in log.read_text(errors="replace"):
+            kept = ROOT / "bench" / "out" / "dashboard-server.log"  # errors are worth reading after the run
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, kept)
+            print(f"the server logged errors: {kept}")
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if missing else 0
 

@@ -454,7 +454,8 @@ def _plain(value: Any) -> Any:
 
 
 def _ratio(num: Any, den: Any) -> float | None:
-    return None if not den else float(num) / float(den)
+    # missing, not 0: a zero denominator, or a numerator that was never published
+    return None if num is None or not den else float(num) / float(den)
 
 
 def run_query(engine: Engine, q: MetricQuery) -> MetricResult:

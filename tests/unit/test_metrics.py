@@ -278,6 +278,9 @@ def test_sitrep_discharged_share(engine: sa.Engine) -> None:
     # England 1 January: 40 discharged of 100 (the 2nd was not submitted; the 3rd has no discharged figure)
     row = q(engine, "sitrep_discharged_share", at="2024-02-01T00:00", **{"from": "2024-01-01", "to": "2024-01-02"})[0]
     assert (row["numerator"], row["denominator"], row["value"]) == (40, 100, pytest.approx(0.4))
+    # 3 January: NCTR 110 published, discharged not: the share is missing (it crashed a page under load once)
+    row = q(engine, "sitrep_discharged_share", at="2024-02-01T00:00", **{"from": "2024-01-03", "to": "2024-01-04"})[0]
+    assert (row["numerator"], row["denominator"], row["value"]) == (None, 110, None)
 
 
 def test_sitrep_discharges_by_pathway(engine: sa.Engine) -> None:
