@@ -101,10 +101,13 @@ class _CacheState:
             self.versions[key] = (now, version)
         return version
 
-    def single_flight(self, cache: Cache, key: str, compute: Callable[[], Any], timeout: int | None) -> Any:
+    def single_flight(self, cache: Cache, key: str, compute: Callable[[], Any], timeout: int | None,
+                      *, slotted: bool = True) -> Any:
         """The cached value, or compute it once: concurrent requests for the same key wait for the first.
 
-        Fifty wall screens refreshing together must not run the same query fifty times.
+        Fifty wall screens refreshing together must not run the same query fifty times. `slotted`
+        holds one of the store slots while computing; a whole view is built unslotted, because the
+        queries inside it take the slots themselves.
         """
         while True:
             hit = cache.get(key)
@@ -121,7 +124,10 @@ class _CacheState:
                     return hit
                 continue  # the first one failed (or was evicted at once): try ourselves
             try:
-                with self.slots:
+                if slotted:
+                    with self.slots:
+                        value = compute()
+                else:
                     value = compute()
                 cache.set(key, value, timeout=timeout)
                 return value
@@ -239,26 +245,4 @@ def shared_view(name: str, params: str, compute: Callable[[], Any], *, pinned: b
         return entry["value"]
     # Nothing yet: compute in line; concurrent first requests wait for this one. (The slots are
     # taken by the queries inside, not by the view as a whole.)
-    return _single_flight_unslotted(state, cache, key, build)["value"]
-
-
-def _single_flight_unslotted(state: _CacheState, cache: Cache, key: str, compute: Callable[[], Any]) -> Any:
-    while True:
-        hit = cache.get(key)
-        if hit is not None:
-            return hit
-        with state.lock:
-            running = state.in_flight.get(key)
-            if running is None:
-                done = state.in_flight[key] = threading.Event()
-        if running is not None:
-            running.wait(timeout=60)
-            continue
-        try:
-            value = compute()
-            cache.set(key, value, timeout=_TIMEOUT_SECONDS)
-            return value
-        finally:
-            with state.lock:
-                state.in_flight.pop(key, None)
-            done.set()
+    return state.single_flight(cache, key, build, timeout=_TIMEOUT_SECONDS, slotted=False)["value"]
