@@ -12,7 +12,7 @@ import json
 from datetime import timedelta
 from typing import Any, Iterable
 
-from dash import Input, Output, State, callback, clientside_callback, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard.state import FilterState
 from models.geography import Geography
@@ -177,7 +177,9 @@ def register_filter_callbacks(prefix: str, show: Iterable[str] = ALL_FILTERS) ->
 
             options = place_options(geography(), icbs or [])
             allowed = {o["value"] for o in options}
-            return options, [p for p in (places or []) if p in allowed]
+            kept = [p for p in (places or []) if p in allowed]
+            # leave the value alone unless something must go: a choice made while this ran is not lost
+            return options, (kept if kept != (places or []) else no_update)
 
     if "hwb" in shown and ("icb" in shown or "place" in shown):
         narrowing = [Input(fid(prefix, k), "value") for k in ("icb", "place") if k in shown]
@@ -192,7 +194,8 @@ def register_filter_callbacks(prefix: str, show: Iterable[str] = ALL_FILTERS) ->
             places = chosen[-1] if "place" in shown else []
             options = hwb_options(geography(), icbs or [], places or [])
             allowed = {o["value"] for o in options}
-            return options, [h for h in (hwbs or []) if h in allowed]
+            kept = [h for h in (hwbs or []) if h in allowed]
+            return options, (kept if kept != (hwbs or []) else no_update)
 
 
 def sync_target(prefix: str) -> html.Div:

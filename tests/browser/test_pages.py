@@ -76,6 +76,7 @@ def test_filtered_url_reopens_the_same_view(page: Any, server_url: str, browser:
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     wait_ready(page)
+    page.wait_for_function("() => window.location.search.includes('icb=QWO')")
     page.click("#del-f-hwb")
     page.keyboard.type("Leeds")
     page.keyboard.press("Enter")
