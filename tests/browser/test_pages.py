@@ -5,6 +5,7 @@ import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -68,7 +69,9 @@ def test_overview_tiles_equal_the_metrics_layer(page: Any, server_url: str, engi
 
 
 def test_filtered_url_reopens_the_same_view(page: Any, server_url: str, browser: Any) -> None:
-    page.goto(f"{server_url}/delays")
+    # A fixed `at`: "bed days lost so far" grows by the minute, and the view must reopen exactly.
+    at = datetime.now(ZoneInfo("Europe/London")).replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M")
+    page.goto(f"{server_url}/delays?at={at}")
     wait_ready(page)
     # Choose an ICB then an HWB with the keyboard-reachable dropdowns; the URL follows.
     page.click("#del-f-icb")
@@ -84,7 +87,7 @@ def test_filtered_url_reopens_the_same_view(page: Any, server_url: str, browser:
     wait_ready(page)
     page.wait_for_function("() => window.location.search.includes('hwb=E08000035')")
     query = parse_qs(urlparse(page.url).query)
-    assert query["icb"] == ["QWO"] and query["hwb"] == ["E08000035"]
+    assert query["icb"] == ["QWO"] and query["hwb"] == ["E08000035"] and query["at"][0].startswith(at)
     heading = page.inner_text(".hw-heading")
     assert "Leeds" in heading
     tiles_before = _tile_values(page)
