@@ -61,6 +61,13 @@ def thresholds_for(metric: str, scope: Iterable[str] = ()) -> Thresholds | None:
     return defaults.get(metric) or REGISTRY[metric].thresholds
 
 
+def deployment_thresholds(metric: str) -> list[tuple[str | None, Thresholds]]:
+    """What the deployment's file sets for a metric: (None, t) for every scope, (code, t) for one."""
+    defaults, scoped = _current()
+    found: list[tuple[str | None, Thresholds]] = [(None, defaults[metric])] if metric in defaults else []
+    return found + sorted(((code, t) for (code, name), t in scoped.items() if name == metric), key=lambda x: x[0])
+
+
 def rag(metric: str, value: float | None, scope: Iterable[str] = ()) -> str | None:
     """'green' | 'amber' | 'red', or None without a value, thresholds or a good direction."""
     spec = REGISTRY[metric]

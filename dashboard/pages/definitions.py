@@ -8,7 +8,8 @@ from dash import html
 
 from dashboard.components.common import page_heading
 from dashboard.formatting import format_value
-from models.metrics import REGISTRY, Metric
+from models.metrics import REGISTRY, Metric, Thresholds
+from models.thresholds import deployment_thresholds
 
 dash.register_page(__name__, path="/definitions", name="Definitions", title="Definitions · Homeward", order=9,
                    description="What every figure means: the metrics catalogue.")
@@ -16,16 +17,19 @@ dash.register_page(__name__, path="/definitions", name="Definitions", title="Def
 DIRECTION_WORDS = {"up": "Higher is better", "down": "Lower is better", "none": "Neither: context"}
 
 
-def _thresholds(m: Metric) -> str:
-    t = m.thresholds
-    if t is None:
-        return "No RAG thresholds"
-    unit = m.unit
+def _rule(m: Metric, t: Thresholds) -> str:
+    green, red = format_value(t.green, m.unit), format_value(t.red, m.unit)
     if m.direction == "down":
-        return (f"Green at or below {format_value(t.green, unit)}; red at or above {format_value(t.red, unit)}; "
-                "amber between")
-    return (f"Green at or above {format_value(t.green, unit)}; red at or below {format_value(t.red, unit)}; "
-            "amber between")
+        return f"Green at or below {green}; red at or above {red}; amber between"
+    return f"Green at or above {green}; red at or below {red}; amber between"
+
+
+def _thresholds(m: Metric) -> list[Any]:
+    """The registry's default, then what this deployment sets (thresholds.toml), so the page explains every tile's colour."""
+    lines: list[Any] = [html.Div(_rule(m, m.thresholds) if m.thresholds else "No default RAG thresholds")]
+    for scope, t in deployment_thresholds(m.name):
+        lines.append(html.Div(f"{scope or 'Everywhere'} (this deployment): {_rule(m, t)}", className="hw-hint"))
+    return lines
 
 
 def _row(m: Metric) -> html.Tr:

@@ -151,3 +151,6 @@ def test_definitions_render_the_registry(page: Any, server_url: str) -> None:
     for name in REGISTRY:
         assert page.locator(f"#def-{name}").count() == 1
     assert "Lower is better" in page.inner_text("#main")
+    # the shipped thresholds.toml colours West Yorkshire's NCTR tile, so the page says so
+    row = page.inner_text("tr:has(#def-nctr_count)")
+    assert "QWO (this deployment): Green at or below 80; red at or above 120" in row

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from models.metrics import REGISTRY
-from models.thresholds import ThresholdsError, rag, thresholds_for, validate
+from models.thresholds import ThresholdsError, deployment_thresholds, rag, thresholds_for, validate
 
 
 @pytest.fixture
@@ -50,3 +50,11 @@ def test_shipped_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HOMEWARD_THRESHOLDS", raising=False)
     validate()
     assert thresholds_for("nctr_count", ["QWO"]) is not None
+
+
+def test_deployment_thresholds_are_listed_for_the_definitions_page(config: Path) -> None:
+    from models.metrics import Thresholds
+
+    assert deployment_thresholds("nctr_count") == [
+        (None, Thresholds(50, 100)), ("E08000035", Thresholds(20, 30)), ("QWO", Thresholds(80, 120))]
+    assert deployment_thresholds("mean_delay_days") == []
