@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -60,11 +60,16 @@ class MetricQuery:
     grain: str | None = None
     by: tuple[str, ...] = ()
     where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A snapshot metric measured at `at` and at the same London time on each of the previous
+    # `lookback_days` days (oldest first, labelled by day): a tile's value, its changes against
+    # yesterday and last week, and its trend in one select. Pages only; not part of the HTTP API.
+    lookback_days: int = 0
 
     def cache_key(self) -> str:
         at = self.at.isoformat() if self.at else "now"
         where = ";".join(f"{k}={','.join(sorted(v))}" for k, v in sorted(self.where.items()))
-        return f"{self.metric}|{at}|{self.from_}|{self.to}|{self.grain}|{','.join(self.by)}|{where}"
+        return (f"{self.metric}|{at}|{self.from_}|{self.to}|{self.grain}|{','.join(self.by)}|{where}"
+                + (f"|lookback={self.lookback_days}" if self.lookback_days else ""))
 
     @staticmethod
     def from_params(metric: str, params: Mapping[str, Sequence[str] | str], *,
@@ -261,19 +266,28 @@ def _known_codes(engine: Engine, key: str, vals: Sequence[str]) -> list[str]:
     return norm
 
 
-def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
-             filter_keys: tuple[str, ...]) -> tuple[sa.Select, list[str]]:
+def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n_periods: int,
+             by: tuple[str, ...], filter_keys: tuple[str, ...]) -> tuple[sa.Select, list[str]]:
     """The select for a query's shape. Every value that varies between queries of the same shape
     is a named bound parameter, filled by `_params`: the periods' `p{i}_{column}`, the filter
     values `w_{key}` (expanding: any number of values), the sitrep `feeds`, and for a case
-    metric with several periods `span_from` / `span_to`."""
+    metric with several periods `span_from` / `span_to`.
+
+    Several metrics of one source over the same periods and `by` (`names`, a batch) share one
+    select: the source's rows are read and joined once, and each metric aggregates only its own
+    rows (its condition, plus its own filters `w{i}_{key}` from `member_keys`, inside the
+    aggregate). The columns are then `v{i}`, `num{i}`, `den{i}` and `n{i}` (its rows matched).
+    """
+    metrics = [REGISTRY[n] for n in names]
+    metric = metrics[0]
+    batch = len(metrics) > 1
     measure = metric.measure
     single = n_periods == 1
     # One period: its bounds are constants (no join). Several (a grain): a VALUES table joined in.
     p: Any = _Constants() if single else periods_table(n_periods)
     pcols = p.columns() if single else {name: p.c[name] for name, _ in PERIOD_COLUMNS}
     where = set(filter_keys)
-    dims_needed = set(by) | where
+    dims_needed = set(by) | where | {k for keys in member_keys for k in keys}
     share_dim = measure.dimension if isinstance(measure, Share) else None
     group_dims = list(by) + ([share_dim] if share_dim and share_dim not in by else [])
     filters: list[ColumnElement[bool]] = []
@@ -290,6 +304,7 @@ def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
         scope = Scope(pcols, c=c)
         if not single and metric.span is not None:
             # constant bounds over all periods, pushed into the scan, before the join to the periods
+            # (a batch holds metrics of one span only: see `_batch_key`)
             start, end = (c.c[name] for name in metric.span)
             filters.append(sa.and_(start <= sa.bindparam("span_to", type_=sa.DateTime),
                                    sa.or_(end.is_(None), end >= sa.bindparam("span_from", type_=sa.DateTime))))
@@ -364,48 +379,70 @@ def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
             continue  # applied to the numerator after aggregation
         filters.append(dim_expr[key].in_(sa.bindparam(f"w_{key}", expanding=True)))
 
-    row_filter = measure.where(scope) if hasattr(measure, "where") else sa.true()
-    if isinstance(measure, Count):
-        aggs = [sa.func.count().label("value"), sa.null().label("num"), sa.null().label("den")]
-    elif isinstance(measure, Sum):
-        aggs = [sa.func.sum(measure.expr(scope)).label("value"), sa.null().label("num"), sa.null().label("den")]
-    elif isinstance(measure, Ratio):
-        aggs = [sa.null().label("value"), sa.func.sum(sa.case((measure.numerator(scope), 1), else_=0)).label("num"),
-                sa.func.count().label("den")]
-    elif isinstance(measure, SumRatio):
-        aggs = [sa.null().label("value"), sa.func.sum(measure.numerator(scope)).label("num"),
-                sa.func.sum(measure.denominator(scope)).label("den")]
-    elif isinstance(measure, Percentile):
-        from models.dialects import percentile_cont
-        aggs = [percentile_cont(measure.fraction, measure.expr(scope)).label("value"),
-                sa.null().label("num"), sa.null().label("den")]
-    elif isinstance(measure, Mean):
-        aggs = [sa.func.avg(measure.expr(scope)).label("value"), sa.null().label("num"), sa.null().label("den")]
-    elif isinstance(measure, Share):
-        aggs = [sa.null().label("value"), sa.func.count().label("num"), sa.null().label("den")]
-    elif isinstance(measure, DailyMean):
-        v_ = scope.v
-        aggs = [sa.null().label("value"), sa.func.sum(v_.value).label("num"),
-                sa.func.count(sa.distinct(sa.case((v_.value.is_not(None), v_.period_date)))).label("den")]
-    elif isinstance(measure, PublishedRatio):
-        v_ = scope.v
-        aggs = [sa.null().label("value"),
-                sa.func.sum(sa.case((v_.measure == measure.numerator, v_.value))).label("num"),
-                sa.func.sum(sa.case((v_.measure == measure.denominator, v_.value))).label("den")]
-    elif isinstance(measure, PublishedSum):
-        aggs = [sa.func.sum(scope.v.value).label("value"), sa.null().label("num"), sa.null().label("den")]
-    else:  # pragma: no cover - the registry only holds the types above
-        raise TypeError(measure)
+    if batch:
+        conds: list[ColumnElement[bool]] = []
+        aggs: list[Any] = []
+        for i, (m, keys) in enumerate(zip(metrics, member_keys)):
+            cond = sa.and_(m.measure.where(scope),  # type: ignore[union-attr]
+                           *[dim_expr[key].in_(sa.bindparam(f"w{i}_{key}", expanding=True)) for key in keys])
+            conds.append(cond)
+            value, num, den = _aggregates(m.measure, scope, cond)
+            aggs += [value.label(f"v{i}"), num.label(f"num{i}"), den.label(f"den{i}"),
+                     sa.func.count(sa.case((cond, 1))).label(f"n{i}")]
+        row_filter: ColumnElement[bool] = sa.or_(*conds)
+    else:
+        row_filter = measure.where(scope) if hasattr(measure, "where") else sa.true()
+        value, num, den = _aggregates(measure, scope, None)
+        aggs = [value.label("value"), num.label("num"), den.label("den")]
 
     dim_cols = [dim_expr[d].label(f"d_{d}") for d in group_dims]
     stmt = sa.select(p.c.k.label("k"), *dim_cols, *aggs).select_from(frm).where(row_filter, *filters)
     if single:
         stmt = stmt.group_by(*[dim_expr[d] for d in group_dims])
-        if not group_dims:  # as when grouped by period: no row at all when nothing matched
+        if not group_dims and not batch:  # as when grouped by period: no row at all when nothing matched
             stmt = stmt.having(sa.func.count() > 0)
     else:
         stmt = stmt.group_by(p.c.k, *[dim_expr[d] for d in group_dims])
     return stmt, group_dims
+
+
+def _aggregates(measure: Any, scope: Scope, cond: ColumnElement[bool] | None) -> tuple[Any, Any, Any]:
+    """(value, numerator, denominator) aggregates of a measure. With `cond` (a batch member) each
+    aggregate sees only the rows meeting it: the others are NULL to it, which every aggregate skips."""
+    def only(expr: Any) -> Any:
+        return expr if cond is None else sa.case((cond, expr))
+
+    def rows() -> Any:  # count of the measure's rows
+        return sa.func.count() if cond is None else sa.func.count(sa.case((cond, 1)))
+
+    null = sa.null()
+    if isinstance(measure, Count):
+        return rows(), null, null
+    if isinstance(measure, Sum):
+        return sa.func.sum(only(measure.expr(scope))), null, null
+    if isinstance(measure, Ratio):
+        return null, sa.func.sum(only(sa.case((measure.numerator(scope), 1), else_=0))), rows()
+    if isinstance(measure, SumRatio):
+        return null, sa.func.sum(only(measure.numerator(scope))), sa.func.sum(only(measure.denominator(scope)))
+    if isinstance(measure, Percentile):
+        from models.dialects import percentile_cont
+        return percentile_cont(measure.fraction, only(measure.expr(scope))), null, null
+    if isinstance(measure, Mean):
+        return sa.func.avg(only(measure.expr(scope))), null, null
+    if cond is not None:  # pragma: no cover - `_batch_key` keeps the measures below out of batches
+        raise TypeError(f"{type(measure).__name__} cannot be batched")
+    if isinstance(measure, Share):
+        return null, sa.func.count(), null
+    if isinstance(measure, DailyMean):
+        v_ = scope.v
+        return null, sa.func.sum(v_.value), sa.func.count(sa.distinct(sa.case((v_.value.is_not(None), v_.period_date))))
+    if isinstance(measure, PublishedRatio):
+        v_ = scope.v
+        return (null, sa.func.sum(sa.case((v_.measure == measure.numerator, v_.value))),
+                sa.func.sum(sa.case((v_.measure == measure.denominator, v_.value))))
+    if isinstance(measure, PublishedSum):
+        return sa.func.sum(scope.v.value), null, null
+    raise TypeError(measure)  # pragma: no cover - the registry only holds the types above
 
 
 # --- the statement cache ------------------------------------------------------
@@ -413,7 +450,7 @@ def _compile(metric: Metric, n_periods: int, by: tuple[str, ...],
 # Building the select and compiling it to SQL costs a few milliseconds a query, as
 # much as many of the queries themselves take to run (duckdb_engine opts out of
 # SQLAlchemy's own compiled cache). The SQL text depends only on the query's shape:
-# metric, `by`, which filters are set, the number of periods and the dialect.
+# metric(s), `by`, which filters are set, the number of periods and the dialect.
 # Everything else — the periods' instants, the filter values — is a named bound
 # parameter (see `_compile`), so each shape is compiled once and then executed with
 # fresh parameters; expanding `IN` lists take any number of values.
@@ -425,9 +462,9 @@ class _Plan:
 
 
 @functools.lru_cache(maxsize=512)
-def _plan(dialect: Dialect, metric_name: str, n_periods: int, by: tuple[str, ...],
-          filter_keys: tuple[str, ...]) -> _Plan:
-    stmt, group_dims = _compile(REGISTRY[metric_name], n_periods, by, filter_keys)
+def _plan(dialect: Dialect, names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n_periods: int,
+          by: tuple[str, ...], filter_keys: tuple[str, ...]) -> _Plan:
+    stmt, group_dims = _compile(names, member_keys, n_periods, by, filter_keys)
     # The data version in the same statement: one round trip, and it is read from the same snapshot as the
     # rows. (A select that returns no row returns no version either: `run_query` then asks separately.)
     stmt = stmt.add_columns(_DATA_VERSION.scalar_subquery().label("data_version"))
@@ -458,33 +495,122 @@ def _ratio(num: Any, den: Any) -> float | None:
     return None if num is None or not den else float(num) / float(den)
 
 
-def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
+@dataclass
+class _Prepared:
+    """A validated query with its periods: what `_plan` and `_params` need."""
+    q: MetricQuery
+    metric: Metric
+    at: datetime
+    window: tuple[date, date]
+    where: dict[str, list[Any]]
+    periods: list[Period]
+    share_filter: set[Any] | None
+
+
+def _lookback_periods(at: datetime, days: int) -> list[Period]:
+    """`at` and the same London wall-clock time on each of the `days` days before (oldest first)."""
+    local = at.astimezone(LONDON)
+    periods = []
+    for back in range(days, -1, -1):
+        instant = (local - timedelta(days=back)).astimezone(UTC).replace(tzinfo=None)
+        day = local.date() - timedelta(days=back)
+        periods.append(Period(label=day, start=instant, end=instant, at=instant, start_date=day,
+                              end_date=day + timedelta(days=1)))
+    return periods
+
+
+def _prepare(engine: Engine, q: MetricQuery) -> _Prepared:
     metric = get_metric(q.metric)
     for dim in list(q.by) + list(q.where):
         if dim not in metric.dimensions:
             raise QueryError("by" if dim in q.by else dim, f"metric {q.metric!r} has no dimension {dim!r}")
     if q.grain is not None and q.grain not in GRAINS:
         raise QueryError("grain", f"unknown grain {q.grain!r}")
+    if q.lookback_days and (q.grain is not None or metric.kind != "snapshot"):
+        raise QueryError("lookback_days", "a look back is for a snapshot metric without a grain")
     at = (q.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     window = default_window(at, q.from_, q.to)
     where = _validate_values(engine, metric, q.where)
     share_filter = None
     if isinstance(metric.measure, Share) and metric.measure.dimension in where:
         share_filter = set(where[metric.measure.dimension])
-    periods = build_periods(at=at, from_=window[0], to=window[1], grain=q.grain, snapshot=metric.kind == "snapshot")
+    if q.lookback_days:
+        periods = _lookback_periods(at, q.lookback_days)
+    else:
+        periods = build_periods(at=at, from_=window[0], to=window[1], grain=q.grain,
+                                snapshot=metric.kind == "snapshot")
     if not periods:  # the whole window lies after `at`: nothing has happened in it yet
         naive = at.replace(tzinfo=None)
         periods = [Period(label=window[0], start=naive, end=naive, at=naive, start_date=window[0], end_date=window[0])]
-    plan = _plan(engine.dialect, metric.name, len(periods), q.by, tuple(sorted(where)))
-    sql = plan.compiled.construct_expanded_state(_params(metric, periods, where))  # IN lists expanded here
-    params = sql.positional_parameters if engine.dialect.positional else sql.parameters
+    return _Prepared(q, metric, at, window, where, periods, share_filter)
+
+
+def _fetch(engine: Engine, plan: _Plan, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    sql = plan.compiled.construct_expanded_state(params)  # IN lists expanded here
+    positional = sql.positional_parameters if engine.dialect.positional else sql.parameters
     with engine.connect() as conn:
-        fetched = [dict(row) for row in conn.exec_driver_sql(sql.statement, params).mappings()]
+        fetched = [dict(row) for row in conn.exec_driver_sql(sql.statement, positional).mappings()]
         # The version comes with the rows; only a select that returned none needs asking.
         version = int(fetched[0]["data_version"] or 0) if fetched else _data_version(conn)
-    rows = _shape_rows(metric, periods, q, list(plan.group_dims), fetched, share_filter)
-    return MetricResult(metric=metric.name, as_of=at, data_version=version, rows=rows, query=q,
-                        window=window, unit=metric.unit)
+    return fetched, version
+
+
+def _result(prep: _Prepared, group_dims: tuple[str, ...], fetched: list[dict[str, Any]], version: int) -> MetricResult:
+    rows = _shape_rows(prep.metric, prep.periods, prep.q, list(group_dims), fetched, prep.share_filter)
+    return MetricResult(metric=prep.metric.name, as_of=prep.at, data_version=version, rows=rows, query=prep.q,
+                        window=prep.window, unit=prep.metric.unit)
+
+
+def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
+    prep = _prepare(engine, q)
+    plan = _plan(engine.dialect, (prep.metric.name,), ((),), len(prep.periods), q.by, tuple(sorted(prep.where)))
+    fetched, version = _fetch(engine, plan, _params(prep.metric, prep.periods, prep.where))
+    return _result(prep, plan.group_dims, fetched, version)
+
+
+def _batch_key(prep: _Prepared) -> tuple[Any, ...] | None:
+    """Queries with the same key can share one select (None: this one runs alone)."""
+    m = prep.metric
+    if m.source == "sitrep" or isinstance(m.measure, Share):
+        return None  # published figures choose their rows by measure; shares are shaped after the select
+    periods = tuple((p.start, p.end, p.at) for p in prep.periods)
+    span = m.span if m.source == "cases" and len(periods) > 1 else None
+    return (m.source, periods, prep.q.by, span)
+
+
+def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricResult]:
+    """Several queries, in order, with one select for each group that can share one (same source, periods
+    and `by`; see `_batch_key`): a page's tiles read the store once, not once per tile. The results are
+    those `run_query` gives for each query on its own (the tests check every metric)."""
+    preps = [_prepare(engine, q) for q in queries]
+    results: list[MetricResult | None] = [None] * len(preps)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, prep in enumerate(preps):
+        key = _batch_key(prep)
+        if key is None:
+            results[i] = run_query(engine, prep.q)
+        else:
+            groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        if len(members) == 1:
+            results[members[0]] = run_query(engine, preps[members[0]].q)
+            continue
+        batch = [preps[i] for i in members]
+        # A filter every member shares goes into the WHERE clause (it prunes the scan); the rest are the members' own.
+        common = {key: vals for key, vals in batch[0].where.items()
+                  if all(b.where.get(key) == vals for b in batch[1:])}
+        own = [tuple(sorted(k for k in b.where if k not in common)) for b in batch]
+        plan = _plan(engine.dialect, tuple(b.metric.name for b in batch), tuple(own), len(batch[0].periods),
+                     batch[0].q.by, tuple(sorted(common)))
+        params = _params(batch[0].metric, batch[0].periods, common)
+        for j, (b, keys) in enumerate(zip(batch, own)):
+            params.update({f"w{j}_{key}": b.where[key] for key in keys})
+        fetched, version = _fetch(engine, plan, params)
+        for j, (i, b) in enumerate(zip(members, batch)):
+            mine = [{**row, "value": row[f"v{j}"], "num": row[f"num{j}"], "den": row[f"den{j}"]}
+                    for row in fetched if row[f"n{j}"]]
+            results[i] = _result(b, plan.group_dims, mine, version)
+    return [r for r in results if r is not None]
 
 
 def _shape_rows(metric: Metric, periods: list[Period], q: MetricQuery, group_dims: list[str],
@@ -501,7 +627,7 @@ def _shape_rows(metric: Metric, periods: list[Period], q: MetricQuery, group_dim
         elif isinstance(measure, Sum) and value is None:
             value = 0
         shaped: dict[str, Any] = {}
-        if q.grain:
+        if q.grain or q.lookback_days:
             shaped["period"] = label_of[row["k"]].isoformat()
         for d in q.by:
             shaped[d] = _plain(row[f"d_{d}"])
@@ -512,7 +638,7 @@ def _shape_rows(metric: Metric, periods: list[Period], q: MetricQuery, group_dim
         have = {r["_k"] for r in out}
         for i, p in enumerate(periods):
             if i not in have:
-                filler: dict[str, Any] = {"period": p.label.isoformat()} if q.grain else {}
+                filler: dict[str, Any] = {"period": p.label.isoformat()} if q.grain or q.lookback_days else {}
                 filler.update(_empty(metric))
                 filler["_k"] = i
                 out.append(filler)
