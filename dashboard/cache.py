@@ -11,7 +11,7 @@ import hashlib
 import threading
 import time
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import flask
 from flask_caching import Cache
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from models import settings
 from models.db import get_engine
-from models.query import MetricQuery, MetricResult, data_version, run_query
+from models.query import MetricQuery, MetricResult, data_version, run_queries, run_query
 
 EXTENSION_KEY = "homeward_cache"
 STATE_KEY = "homeward_cache_state"
@@ -102,12 +102,12 @@ class _CacheState:
         return version
 
     def single_flight(self, cache: Cache, key: str, compute: Callable[[], Any], timeout: int | None,
-                      *, slotted: bool = True) -> Any:
+                      *, slotted: bool = True, keep: Callable[[Any], bool] | None = None) -> Any:
         """The cached value, or compute it once: concurrent requests for the same key wait for the first.
 
         Fifty wall screens refreshing together must not run the same query fifty times. `slotted`
         holds one of the store slots while computing; a whole view is built unslotted, because the
-        queries inside it take the slots themselves.
+        queries inside it take the slots themselves. A value `keep` refuses is returned but not cached.
         """
         while True:
             hit = cache.get(key)
@@ -129,7 +129,8 @@ class _CacheState:
                         value = compute()
                 else:
                     value = compute()
-                cache.set(key, value, timeout=timeout)
+                if keep is None or keep(value):
+                    cache.set(key, value, timeout=timeout)
                 return value
             finally:
                 with self.lock:
@@ -180,6 +181,32 @@ def cached_query(q: MetricQuery, engine: Engine | None = None) -> MetricResult:
     return _from_plain(plain, q)
 
 
+def cached_queries(queries: Sequence[MetricQuery], engine: Engine | None = None) -> list[MetricResult]:
+    """Several queries through the cache: the ones not cached are answered together by `run_queries`
+    (one select per source, periods and split) and each is then cached on its own."""
+    engine = engine or get_engine()
+    cache, state = _current_cache(), _current_state()
+    if cache is None or state is None:
+        return run_queries(engine, queries)
+    version = state.version(engine)
+    keys = [_key(q, version) for q in queries]
+    plain: list[Any] = list(cache.get_many(*keys)) if keys else []
+    missing = [i for i, hit in enumerate(plain) if hit is None]
+    if missing:
+        def compute() -> list[dict[str, Any]]:
+            results = [_to_plain(r) for r in run_queries(engine, [queries[i] for i in missing])]
+            for i, result in zip(missing, results):
+                # "Now" moves on even when no data arrives (waits grow by the minute), so an unpinned
+                # query is kept only briefly; pinned ones until evicted.
+                cache.set(keys[i], result, timeout=60 if queries[i].at is None else None)
+            return results
+        # concurrent requests for the same missing set wait for the first (fifty walls, one select)
+        batch_key = "b:" + hashlib.sha256("|".join(keys[i] for i in missing).encode()).hexdigest()
+        for i, result in zip(missing, state.single_flight(cache, batch_key, compute, timeout=60)):
+            plain[i] = result
+    return [_from_plain(p, q) for p, q in zip(plain, queries)]
+
+
 def cached_rows(name: str, params: str, fetch: Callable[[], list[dict[str, Any]]], *, pinned: bool,
                 engine: Engine | None = None) -> list[dict[str, Any]]:
     """Rows the models layer returns other than metrics (a table of services, the longest waits),
@@ -189,14 +216,15 @@ def cached_rows(name: str, params: str, fetch: Callable[[], list[dict[str, Any]]
 
 
 def cached_value(name: str, params: str, fetch: Callable[[], Any], *, pinned: bool,
-                 engine: Engine | None = None) -> Any:
-    """Any plain JSON value built from the models layer, cached like `cached_rows`."""
+                 engine: Engine | None = None, slotted: bool = True, keep: Callable[[Any], bool] | None = None) -> Any:
+    """Any plain JSON value built from the models layer, cached like `cached_rows`. `slotted=False` for a
+    value whose queries take the store's slots themselves (a whole page); `keep` as in `single_flight`."""
     engine = engine or get_engine()
     cache, state = _current_cache(), _current_state()
     if cache is None or state is None:
         return fetch()
     key = "rows:" + hashlib.sha256(f"{state.version(engine)}|{name}|{params}".encode()).hexdigest()
-    return state.single_flight(cache, key, fetch, timeout=None if pinned else 60)
+    return state.single_flight(cache, key, fetch, timeout=None if pinned else 60, slotted=slotted, keep=keep)
 
 def shared_view(name: str, params: str, compute: Callable[[], Any], *, pinned: bool,
                 engine: Engine | None = None, refresh_seconds: int = 60) -> Any:

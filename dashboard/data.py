@@ -1,17 +1,21 @@
 """What pages ask the metrics layer for, shaped for components.
 
-Pages call these and stay thin; every value comes from `cached_query` over
+Pages call these and stay thin; every value comes from `cached_queries` over
 the registry. The only arithmetic here is a tile's change (a difference of
 two registry values, each shown beside it) — no figure is derived otherwise.
+
+A section asks for all its figures at once (`queries`, `tiles_data`,
+`by_dimensions`): the metrics layer then answers the ones over the same source,
+periods and split with one select, so a row of six tiles reads the store once
+or twice, not eighteen times.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
-from dashboard.cache import cached_query
-from dashboard.concurrency import run_parallel
+from dashboard.cache import cached_queries
 from dashboard.components.tile import TileData
 from dashboard.state import FilterState
 from models.geography import Geography, get_geography
@@ -21,7 +25,7 @@ from models.periods import london_date_of
 from models.query import MetricQuery, MetricResult
 
 TileMode = Literal["snapshot", "yesterday", "window"]
-TREND_DAYS = 14
+TREND_DAYS = 8  # a tile: now, yesterday and a week ago at this time, and the days between
 
 
 @dataclass(frozen=True)
@@ -47,15 +51,23 @@ def _where(spec_metric: Metric, state: FilterState, extra: Mapping[str, tuple[st
     return where
 
 
-def query(name: str, state: FilterState, *, at: datetime | None = None, by: tuple[str, ...] = (),
-          grain: str | None = None, window: tuple[date, date] | None = None,
-          where: Mapping[str, tuple[str, ...]] | None = None) -> MetricResult:
+def metric_query(name: str, state: FilterState, *, at: datetime | None = None, by: tuple[str, ...] = (),
+                 grain: str | None = None, window: tuple[date, date] | None = None,
+                 where: Mapping[str, tuple[str, ...]] | None = None, lookback_days: int = 0) -> MetricQuery:
     """One metric for the page's filters; `at` defaults to the page's resolved "as at"."""
     m = metric(name)
     from_, to = window if window else (state.window() if m.kind == "period" or grain else (None, None))
-    q = MetricQuery(metric=name, at=at or state.resolved_at(), from_=from_, to=to, grain=grain, by=by,
-                    where=_where(m, state, where))
-    return cached_query(q)
+    return MetricQuery(metric=name, at=at or state.resolved_at(), from_=from_, to=to, grain=grain, by=by,
+                       where=_where(m, state, where), lookback_days=lookback_days)
+
+
+def query(name: str, state: FilterState, **kwargs: Any) -> MetricResult:
+    return cached_queries([metric_query(name, state, **kwargs)])[0]
+
+
+def queries(asked: Sequence[tuple[str, Mapping[str, Any]]], state: FilterState) -> list[MetricResult]:
+    """Several metrics at once, as (name, `metric_query` keywords), in order."""
+    return cached_queries([metric_query(name, state, **kwargs) for name, kwargs in asked])
 
 
 def value(name: str, state: FilterState, **kwargs: Any) -> float | None:
@@ -83,61 +95,80 @@ def _on(result: MetricResult, d: date) -> float | None:
     return rows[0].get("value") if len(rows) == 1 else None
 
 
-def _last_period(result: MetricResult) -> str | None:
-    return str(result.rows[-1].get("period")) if result.rows else None
-
-
 def _day(d: date) -> str:
     return f"{d:%a} {d.day} {d:%b}"
 
 
-def tile_data(spec: TileSpec, state: FilterState) -> TileData:
-    """A tile's value, RAG level, changes and trend, all from the registry."""
+def _tile_queries(spec: TileSpec, state: FilterState) -> list[MetricQuery]:
     m = metric(spec.metric)
-    at = state.resolved_at()
-    today = london_date_of(at)
-    label = spec.label or m.label
+    today = london_date_of(state.resolved_at())
     if spec.mode == "snapshot":
-        trend, *before = run_parallel([
-            lambda: query(spec.metric, state, grain="day", where=spec.where,
-                          window=(today - timedelta(days=TREND_DAYS - 1), today + timedelta(days=1))),
-            *[lambda d=d: value(spec.metric, state, at=at - timedelta(days=d), where=spec.where) for d in (1, 7)]])
-        # The trend's last day is measured at `at` itself: the same question as the value now.
-        now = _on(trend, today) if _last_period(trend) == today.isoformat() else value(spec.metric, state, where=spec.where)
-        changes = (("vs yesterday", _delta(now, before[0])), ("vs last week", _delta(now, before[1])))
+        # now, yesterday and last week at this time of day, and the trend between: one select
+        return [metric_query(spec.metric, state, where=spec.where, lookback_days=TREND_DAYS - 1)]
+    if spec.mode == "yesterday":
+        day = today - timedelta(days=1)
+        return [metric_query(spec.metric, state, grain="day", where=spec.where,
+                             window=(day - timedelta(days=TREND_DAYS - 1), day + timedelta(days=1)))]
+    from_, to = state.window()  # the page's window, against the window of the same length before it
+    length = to - from_
+    assert m.kind == "period", spec.metric
+    return [metric_query(spec.metric, state, window=(from_, to), where=spec.where),
+            metric_query(spec.metric, state, window=(from_ - length, from_), where=spec.where),
+            metric_query(spec.metric, state, grain="week", window=(from_, to), where=spec.where)]
+
+
+def _tile(spec: TileSpec, state: FilterState, results: list[MetricResult]) -> TileData:
+    m = metric(spec.metric)
+    today = london_date_of(state.resolved_at())
+    if spec.mode == "snapshot":
+        trend = results[0]
+        points = [r.get("value") for r in trend.rows]  # oldest first; the last is `at` itself
+        now = points[-1]
+        changes = (("vs yesterday", _delta(now, points[-2])), ("vs last week", _delta(now, points[-8])))
         note = None
     elif spec.mode == "yesterday":
+        trend = results[0]
         day = today - timedelta(days=1)
-        trend = query(spec.metric, state, grain="day", where=spec.where,
-                      window=(day - timedelta(days=TREND_DAYS - 1), day + timedelta(days=1)))
-
-        def on(d: date) -> float | None:
-            # A day of the daily series is the same question as that day's own window.
-            if any(r.get("period") == d.isoformat() for r in trend.rows):
-                return _on(trend, d)
-            return value(spec.metric, state, window=(d, d + timedelta(days=1)), where=spec.where)
-
-        now = on(day)
-        changes = (("vs day before", _delta(now, on(day - timedelta(days=1)))),
-                   ("vs same day last week", _delta(now, on(day - timedelta(days=7)))))
+        now = _on(trend, day)
+        changes = (("vs day before", _delta(now, _on(trend, day - timedelta(days=1)))),
+                   ("vs same day last week", _delta(now, _on(trend, day - timedelta(days=7)))))
         note = f"on {_day(day)}"
-    else:  # the page's window, against the window of the same length before it
-        from_, to = state.window()
-        length = to - from_
-        now, before, trend = run_parallel([
-            lambda: value(spec.metric, state, window=(from_, to), where=spec.where),
-            lambda: value(spec.metric, state, window=(from_ - length, from_), where=spec.where),
-            lambda: query(spec.metric, state, grain="week", window=(from_, to), where=spec.where)])
-        changes = ((f"vs previous {length.days} days", _delta(now, before)),)
+    else:
+        (current, before, trend), (from_, to) = results, state.window()
+        now = current.rows[0]["value"] if len(current.rows) == 1 else None
+        previous = before.rows[0]["value"] if len(before.rows) == 1 else None
+        changes = ((f"vs previous {(to - from_).days} days", _delta(now, previous)),)
         note = f"{_day(from_)} to {_day(to - timedelta(days=1))}"
-    return TileData(metric=spec.metric, label=label, unit=m.unit, value=now, rag=m.rag(now, rag_scope(state)), direction=m.direction,
-                    changes=changes, trend=_trend(trend), note=note,
-                    where={k: ",".join(v) for k, v in spec.where.items()})
+    return TileData(metric=spec.metric, label=spec.label or m.label, unit=m.unit, value=now,
+                    rag=m.rag(now, rag_scope(state)), direction=m.direction, changes=changes, trend=_trend(trend),
+                    note=note, where={k: ",".join(v) for k, v in spec.where.items()})
+
+
+def tiles_data(specs: Sequence[TileSpec], state: FilterState) -> list[TileData]:
+    """Tiles' values, RAG levels, changes and trends, all from the registry, asked for together."""
+    asked = [_tile_queries(spec, state) for spec in specs]
+    results = cached_queries([q for qs in asked for q in qs])
+    out, i = [], 0
+    for spec, qs in zip(specs, asked):
+        out.append(_tile(spec, state, results[i:i + len(qs)]))
+        i += len(qs)
+    return out
+
+
+def tile_data(spec: TileSpec, state: FilterState) -> TileData:
+    return tiles_data([spec], state)[0]
 
 
 def by_dimension(name: str, state: FilterState, dim: str, **kwargs: Any) -> dict[Any, float | None]:
     """{dimension value: value} for one metric split by one dimension."""
-    return {r.get(dim): r.get("value") for r in query(name, state, by=(dim,), **kwargs).rows}
+    return by_dimensions([(name, kwargs)], state, dim)[0]
+
+
+def by_dimensions(asked: Sequence[tuple[str, Mapping[str, Any]]], state: FilterState,
+                  dim: str) -> list[dict[Any, float | None]]:
+    """`by_dimension` for several metrics at once, as (name, `metric_query` keywords)."""
+    results = queries([(name, {**kwargs, "by": (dim,)}) for name, kwargs in asked], state)
+    return [{r.get(dim): r.get("value") for r in result.rows} for result in results]
 
 
 def scope_hwbs(state: FilterState, geo: Geography) -> list[str] | None:

@@ -44,10 +44,11 @@ def _window_words(state: FilterState) -> str:
 
 def tiles(specs: Sequence[data.TileSpec], state: FilterState, *, size: str = "normal",
           row_id: str | None = None) -> html.Div:
-    from dashboard.concurrency import run_parallel
-
-    return tile_row(run_parallel([lambda s=spec: guarded(lambda: tile(data.tile_data(s, state), size=size), s_label(s))
-                                  for spec in specs]), row_id=row_id)
+    def build() -> html.Div:
+        got = data.tiles_data(specs, state)  # asked for together: one select per source and shape
+        return tile_row([guarded(lambda d=d: tile(d, size=size), s_label(spec)) for spec, d in zip(specs, got)],
+                        row_id=row_id)
+    return guarded(build, "Figures")
 
 
 def build_all(builders: Sequence[Callable[[], Any]]) -> list[Any]:
@@ -85,8 +86,8 @@ def nctr_trend(prefix: str, state: FilterState, *, font_size: int = 15, dark: bo
     def build() -> html.Div:
         named = (("nctr_count", "All waiting"), ("nctr_over_7d", "7+ days"),
                  ("nctr_over_14d", "14+ days"), ("nctr_over_21d", "21+ days"))
-        series = list(zip([label for _, label in named], build_all(
-            [lambda n=name: data.query(n, state, grain="day", window=window).rows for name, _ in named])))
+        results = data.queries([(name, {"grain": "day", "window": window}) for name, _ in named], state)
+        series = [(label, result.rows) for (_, label), result in zip(named, results)]
         fig = None if _nothing(series[0][1]) else figures.overlaid_areas(
             series, title="People waiting to leave hospital, end of each day",
             y_title="people", font_size=font_size, dark=dark)
@@ -110,11 +111,13 @@ def delay_reasons(prefix: str, state: FilterState, *, font_size: int = 15, dark:
 
 def occupancy_by_service_type(prefix: str, state: FilterState, *, font_size: int = 15, dark: bool = False) -> html.Div:
     def build() -> html.Div:
-        if (data.value("services_reporting", state) or 0) == 0:
+        names = ("occupied", "vacant_accepting", "vacant_reserved", "unavailable", "occupancy_rate")
+        reporting, split = build_all([lambda: data.value("services_reporting", state),
+                                      lambda: data.by_dimensions([(n, {}) for n in names], state, "service_type")])
+        if (reporting or 0) == 0:
             return html.Div(empty_state(f"no service in this area reported its capacity in the last "
                                         f"{_stale_hours()} hours."), className="hw-panel")
-        names = ("occupied", "vacant_accepting", "vacant_reserved", "unavailable", "occupancy_rate")
-        got = dict(zip(names, build_all([lambda n=n: data.by_dimension(n, state, "service_type") for n in names])))
+        got = dict(zip(names, split))
         rates = got.pop("occupancy_rate")
         parts = got
         types = [t for t in SERVICE_TYPES if any(t in p for p in parts.values())]
@@ -199,10 +202,9 @@ def hwb_table(prefix: str, state: FilterState) -> html.Div:
         geo = data.geography()
         yesterday = london_date_of(state.resolved_at()) - timedelta(days=1)
         window = (yesterday, yesterday + timedelta(days=1))
-        columns: dict[str, dict[Any, Any]] = dict(zip([f for f, *_ in HWB_TABLE_METRICS], build_all([
-            lambda n=name, w=where, m=mode: data.by_dimension(n, state, "hwb", where=w,
-                                                              window=window if m == "yesterday" else None)
-            for _field, _header, name, where, mode in HWB_TABLE_METRICS])))
+        columns: dict[str, dict[Any, Any]] = dict(zip([f for f, *_ in HWB_TABLE_METRICS], data.by_dimensions([
+            (name, {"where": where, "window": window if mode == "yesterday" else None})
+            for _field, _header, name, where, mode in HWB_TABLE_METRICS], state, "hwb")))
         scope = data.scope_hwbs(state, geo)
         codes = scope if scope is not None else sorted({c for col in columns.values() for c in col if c})
         rows = [{"hwb": geo.hwbs[c].name if c in geo.hwbs else c, "code": c,
@@ -224,8 +226,8 @@ def series_chart(prefix: str, chart_id: str, state: FilterState, series: Sequenc
                  dark: bool = False) -> html.Div:
     """One line per metric over the page's window at `grain`."""
     def build() -> html.Div:
-        got = list(zip([label for _, label in series],
-                       build_all([lambda n=name: data.query(n, state, grain=grain).rows for name, _ in series])))
+        results = data.queries([(name, {"grain": grain}) for name, _ in series], state)
+        got = [(label, result.rows) for (_, label), result in zip(series, results)]
         nothing = all(_nothing(rows) for _, rows in got)
         fig = None if nothing else figures.lines(got, title=title, y_title=y_title, percent=percent,
                                                  font_size=font_size, dark=dark)
@@ -248,8 +250,8 @@ def by_hwb(prefix: str, table_id: str, state: FilterState, title: str,
     """(field, header, metric, unit) per column, split by HWB."""
     def build() -> html.Div:
         geo = data.geography()
-        values = dict(zip([f for f, *_ in columns], build_all(
-            [lambda n=name: data.by_dimension(n, state, "hwb") for _f, _h, name, _u in columns])))
+        values = dict(zip([f for f, *_ in columns], data.by_dimensions(
+            [(name, {}) for _f, _h, name, _u in columns], state, "hwb")))
         scope = data.scope_hwbs(state, geo)
         codes = scope if scope is not None else sorted({c for col in values.values() for c in col if c})
         rows = [{"hwb": geo.hwbs[c].name if c in geo.hwbs else c, **{f: values[f].get(c) for f in values}}
@@ -296,15 +298,15 @@ def service_table(prefix: str, state: FilterState) -> html.Div:
 
         def shaped() -> dict[str, Any]:
             records = capacity_rows_uncached(q)
+            # Not reporting first, then by name; only the rows shown are formatted (a national view has ~15,000).
+            records.sort(key=lambda r: (bool(r["reporting"]), r["service_name"]))
             rows = [{"service": r["service_name"], "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
                      "hwb": r["hwb_name"] or r["hwb_code"],
                      "status": "Reporting" if r["reporting"] else "NOT REPORTING",
                      "last": format_time(r["reported_at"]) if r["reported_at"] else "never",
                      "capacity": r["capacity"], "occupied": r["occupied"], "accepting": r["vacant_accepting"],
-                     "reserved": r["vacant_reserved"], "unavailable": r["unavailable"]} for r in records]
-            rows.sort(key=lambda r: (r["status"] == "Reporting", r["service"]))
-            return {"rows": rows[:SERVICE_ROWS], "total": len(rows),
-                    "not_reporting": sum(r["status"] != "Reporting" for r in rows)}
+                     "reserved": r["vacant_reserved"], "unavailable": r["unavailable"]} for r in records[:SERVICE_ROWS]]
+            return {"rows": rows, "total": len(records), "not_reporting": sum(not r["reporting"] for r in records)}
 
         got = cached_value("service_table", f"{q.at.isoformat()}|{q.at_given}|{sorted(q.where.items())}|{SERVICE_ROWS}",
                            shaped, pinned=state.at is not None)

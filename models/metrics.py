@@ -343,6 +343,7 @@ _SPANS: dict[str, tuple[str, str]] = {
     **{name: ("discharge_ready_at", "discharged_at") for name in (
         "nctr_count", "nctr_over_7d", "nctr_over_14d", "nctr_over_21d", "nctr_days_total", "delay_bed_days")},
     "ic_caseload": ("ic_started_at", "ic_ended_at"),
+    "awaiting_pathway": ("referred_at", "pathway_decided_at"),  # waiting needs no decision yet
     "referrals": ("referred_at", "referred_at"),
     "hub_decision_hours": ("pathway_decided_at", "pathway_decided_at"),
     "ic_starts": ("ic_started_at", "ic_started_at"),

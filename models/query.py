@@ -302,12 +302,14 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
         if svc is not None:
             frm = frm.outerjoin(svc, svc.c.service_id == c.c.destination_service_id)
         scope = Scope(pcols, c=c)
-        if not single and metric.span is not None:
+        spans = list(dict.fromkeys(m.span for m in metrics))
+        if not single and None not in spans:
             # constant bounds over all periods, pushed into the scan, before the join to the periods
-            # (a batch holds metrics of one span only: see `_batch_key`)
-            start, end = (c.c[name] for name in metric.span)
-            filters.append(sa.and_(start <= sa.bindparam("span_to", type_=sa.DateTime),
-                                   sa.or_(end.is_(None), end >= sa.bindparam("span_from", type_=sa.DateTime))))
+            # (a batch: a case may count if it is inside any member's span)
+            filters.append(sa.or_(*[
+                sa.and_(c.c[start] <= sa.bindparam("span_to", type_=sa.DateTime),
+                        sa.or_(c.c[end].is_(None), c.c[end] >= sa.bindparam("span_from", type_=sa.DateTime)))
+                for start, end in spans if start is not None]))
         dim_expr = {
             "hwb": c.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
             "place": h.c.place_code if h is not None else None, "pathway": c.c.pathway,
@@ -478,7 +480,7 @@ def _params(metric: Metric, periods: list[Period], where: Mapping[str, list[Any]
     params.update({f"w_{key}": vals for key, vals in where.items()})
     if metric.source == "sitrep":
         params["feeds"] = [f"nhse_{x}_sitrep" for x in where.get("collection", ["acute"])]
-    if metric.source == "cases" and len(periods) > 1 and metric.span is not None:
+    if metric.source == "cases" and len(periods) > 1:
         params["span_from"] = min(x.start for x in periods)
         params["span_to"] = max(max(x.at, x.end) for x in periods)
     return params
@@ -574,8 +576,7 @@ def _batch_key(prep: _Prepared) -> tuple[Any, ...] | None:
     if m.source == "sitrep" or isinstance(m.measure, Share):
         return None  # published figures choose their rows by measure; shares are shaped after the select
     periods = tuple((p.start, p.end, p.at) for p in prep.periods)
-    span = m.span if m.source == "cases" and len(periods) > 1 else None
-    return (m.source, periods, prep.q.by, span)
+    return (m.source, periods, prep.q.by)
 
 
 def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricResult]:

@@ -1,9 +1,11 @@
 """The frame of a filtered page and its one content callback (pages stay a few lines long)."""
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Iterable
 
 from dash import Output, callback, html
+from plotly.io.json import to_json_plotly
 
 from dashboard.components.filters import (
     filter_bar, filter_inputs, register_filter_callbacks, state_from_inputs, sync_target,
@@ -11,6 +13,19 @@ from dashboard.components.filters import (
 from dashboard.state import FilterState
 
 Content = Callable[[FilterState], list[Any]]
+ERROR_CLASS = "hw-state--error"  # a section that could not be built (see components.common.empty_state)
+
+
+def cached_content(prefix: str, content: Content, state: FilterState) -> list[Any]:
+    """The page's content for this state as plain JSON (Dash's own serialisation of the components),
+    built once per data version and view (and minute, when the view is "now"): a page asked for again
+    is a cache read, not dozens of cached queries and a component tree rebuilt. A page with a section
+    that failed is not kept, so the next request tries again."""
+    from dashboard.cache import cached_value
+
+    view = f"{state.to_query_string()}|{state.default_days}|{state.resolved_at().isoformat()}"
+    return cached_value(f"page:{prefix}", view, lambda: json.loads(to_json_plotly(content(state))),
+                        pinned=state.at is not None, slotted=False, keep=lambda value: ERROR_CLASS not in json.dumps(value))
 
 
 def filtered_page(prefix: str, filters: Iterable[str], content: Content, query_args: dict[str, Any], *,
@@ -20,7 +35,8 @@ def filtered_page(prefix: str, filters: Iterable[str], content: Content, query_a
 
     state = FilterState.from_args(query_args, default_days=default_days)
     return html.Div([filter_bar(prefix, state, geography(), show=tuple(filters)), sync_target(prefix),
-                     html.Div(content(state), id=f"{prefix}-content", **{"aria-live": "polite"})],
+                     html.Div(cached_content(prefix, content, state), id=f"{prefix}-content",
+                              **{"aria-live": "polite"})],
                     className="hw-page")
 
 
@@ -31,4 +47,4 @@ def register_filtered_page(prefix: str, filters: Iterable[str], content: Content
 
     @callback(Output(f"{prefix}-content", "children"), inputs=filter_inputs(prefix, shown), prevent_initial_call=True)
     def _refresh(**values: Any) -> list[Any]:
-        return content(state_from_inputs(values, default_days=default_days))
+        return cached_content(prefix, content, state_from_inputs(values, default_days=default_days))
