@@ -267,7 +267,7 @@ def _known_codes(engine: Engine, key: str, vals: Sequence[str]) -> list[str]:
 
 
 def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n_periods: int,
-             by: tuple[str, ...], filter_keys: tuple[str, ...]) -> tuple[sa.Select, list[str]]:
+             by: tuple[str, ...], filter_keys: tuple[str, ...], grain: str | None = None) -> tuple[sa.Select, list[str]]:
     """The select for a query's shape. Every value that varies between queries of the same shape
     is a named bound parameter, filled by `_params`: the periods' `p{i}_{column}`, the filter
     values `w_{key}` (expanding: any number of values), the sitrep `feeds`, and for a case
@@ -296,7 +296,15 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
         c = hub_case.alias("c")
         h = hwb.alias("h") if dims_needed & {"icb", "place"} else None
         svc = service.alias("svc") if "service_type" in dims_needed else None
-        frm = c if single else p.join(c, sa.true())
+        event = _event_column(metrics) if grain is not None and not single else None
+        if single:
+            frm = c
+        elif event is not None:
+            # Each case meets the one period its event falls in: a hash join on the period's index,
+            # not every case paired with every period (the measure's own window test still applies).
+            frm = c.join(p, p.c.k == _bucket(c.c[event], grain))  # type: ignore[arg-type]
+        else:
+            frm = p.join(c, sa.true())
         if h is not None:
             frm = frm.join(h, h.c.hwb_code == c.c.hwb_code)
         if svc is not None:
@@ -408,6 +416,28 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
     return stmt, group_dims
 
 
+def _event_column(metrics: Sequence[Metric]) -> str | None:
+    """The one column whose time puts a case in a period, when every metric counts cases by a single event
+    (a period metric whose span starts and ends at the same column: discharges, IC ends, ...)."""
+    events = {m.span[0] if m.kind == "period" and m.span and m.span[0] == m.span[1] else None for m in metrics}
+    return events.pop() if len(events) == 1 else None
+
+
+def _bucket(ts: ColumnElement[Any], grain: str) -> ColumnElement[Any]:
+    """Index of the London day, week or month of `ts` counted from the first period's (`bucket_from`),
+    as `build_periods` numbers them; outside the window it is out of range or filtered by the window test."""
+    from models.dialects import london_date
+
+    day = london_date(ts)
+    first = sa.bindparam("bucket_from", type_=sa.Date)
+    if grain == "day":
+        return sa.cast(day - first, sa.Integer)
+    if grain == "week":
+        return sa.cast(sa.func.floor(sa.cast(day - first, sa.Integer) / 7.0), sa.Integer)
+    months = lambda d: sa.cast(sa.extract("year", d), sa.Integer) * 12 + sa.cast(sa.extract("month", d), sa.Integer)  # noqa: E731
+    return months(day) - months(first)
+
+
 def _aggregates(measure: Any, scope: Scope, cond: ColumnElement[bool] | None) -> tuple[Any, Any, Any]:
     """(value, numerator, denominator) aggregates of a measure. With `cond` (a batch member) each
     aggregate sees only the rows meeting it: the others are NULL to it, which every aggregate skips."""
@@ -465,8 +495,8 @@ class _Plan:
 
 @functools.lru_cache(maxsize=512)
 def _plan(dialect: Dialect, names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n_periods: int,
-          by: tuple[str, ...], filter_keys: tuple[str, ...]) -> _Plan:
-    stmt, group_dims = _compile(names, member_keys, n_periods, by, filter_keys)
+          by: tuple[str, ...], filter_keys: tuple[str, ...], grain: str | None = None) -> _Plan:
+    stmt, group_dims = _compile(names, member_keys, n_periods, by, filter_keys, grain)
     # The data version in the same statement: one round trip, and it is read from the same snapshot as the
     # rows. (A select that returns no row returns no version either: `run_query` then asks separately.)
     stmt = stmt.add_columns(_DATA_VERSION.scalar_subquery().label("data_version"))
@@ -477,6 +507,7 @@ def _params(metric: Metric, periods: list[Period], where: Mapping[str, list[Any]
     """Values of the named bound parameters of `_compile`'s select."""
     stale_hours = settings.stale_hours()
     params = period_params(periods, stale_hours)
+    params["bucket_from"] = periods[0].label  # the first bucket's first day (a parameter only `_bucket` uses)
     params.update({f"w_{key}": vals for key, vals in where.items()})
     if metric.source == "sitrep":
         params["feeds"] = [f"nhse_{x}_sitrep" for x in where.get("collection", ["acute"])]
@@ -565,7 +596,8 @@ def _result(prep: _Prepared, group_dims: tuple[str, ...], fetched: list[dict[str
 
 def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
     prep = _prepare(engine, q)
-    plan = _plan(engine.dialect, (prep.metric.name,), ((),), len(prep.periods), q.by, tuple(sorted(prep.where)))
+    plan = _plan(engine.dialect, (prep.metric.name,), ((),), len(prep.periods), q.by, tuple(sorted(prep.where)),
+                 q.grain)
     fetched, version = _fetch(engine, plan, _params(prep.metric, prep.periods, prep.where))
     return _result(prep, plan.group_dims, fetched, version)
 
@@ -576,7 +608,9 @@ def _batch_key(prep: _Prepared) -> tuple[Any, ...] | None:
     if m.source == "sitrep" or isinstance(m.measure, Share):
         return None  # published figures choose their rows by measure; shares are shaped after the select
     periods = tuple((p.start, p.end, p.at) for p in prep.periods)
-    return (m.source, periods, prep.q.by)
+    # the grain numbers the periods for `_bucket`; metrics counted by different events are joined differently
+    event = _event_column([m]) if prep.q.grain and len(periods) > 1 else None
+    return (m.source, periods, prep.q.by, prep.q.grain, event)
 
 
 def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricResult]:
@@ -602,7 +636,7 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricRe
                   if all(b.where.get(key) == vals for b in batch[1:])}
         own = [tuple(sorted(k for k in b.where if k not in common)) for b in batch]
         plan = _plan(engine.dialect, tuple(b.metric.name for b in batch), tuple(own), len(batch[0].periods),
-                     batch[0].q.by, tuple(sorted(common)))
+                     batch[0].q.by, tuple(sorted(common)), batch[0].q.grain)
         params = _params(batch[0].metric, batch[0].periods, common)
         for j, (b, keys) in enumerate(zip(batch, own)):
             params.update({f"w{j}_{key}": b.where[key] for key in keys})
