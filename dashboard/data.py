@@ -114,7 +114,9 @@ def _tile_queries(spec: TileSpec, state: FilterState) -> list[MetricQuery]:
     assert m.kind == "period", spec.metric
     return [metric_query(spec.metric, state, window=(from_, to), where=spec.where),
             metric_query(spec.metric, state, window=(from_ - length, from_), where=spec.where),
-            metric_query(spec.metric, state, grain="week", window=(from_, to), where=spec.where)]
+            # a handful of points: weeks, or months over a long window (outcomes look back half a year)
+            metric_query(spec.metric, state, grain="week" if length.days <= 92 else "month", window=(from_, to),
+                         where=spec.where)]
 
 
 def _tile(spec: TileSpec, state: FilterState, results: list[MetricResult]) -> TileData:

@@ -292,19 +292,9 @@ def _in(col: sa.ColumnElement[Any], values: tuple[Any, ...]) -> sa.ColumnElement
     return col.in_(values)
 
 
-def capacity_select(q: DatasetQuery) -> sa.Select[Any]:
-    """Each service known at `at` (filtered), with its latest report at or before `at`.
-
-    Each service's latest report is one aggregate (`latest`, as in the metrics layer: `arg_max` in
-    DuckDB), not a max() joined back to the reports. It is found first among the reports of the
-    staleness window before `at` — a range the store prunes by its zone maps / index, as the
-    capacity metrics do — and only for services with no report in that window among the older
-    reports. A limited export (the preview) picks its services first, so only their reports are read.
-    """
-    at = q.at.astimezone(UTC).replace(tzinfo=None)
-    stale_from = at - timedelta(hours=settings.stale_hours())
-    cr = capacity_report
-    w = q.where
+def _known_services(at: datetime, where: Mapping[str, tuple[str, ...]], limit: int | None) -> sa.Select[Any]:
+    """The ids of the services known at `at` (first reported by then), filtered; the first `limit` by id."""
+    w = where
     known = (sa.select(service.c.service_id)
              .select_from(service.outerjoin(hwb, hwb.c.hwb_code == service.c.hwb_code))
              .where(service.c.first_reported_at <= at))
@@ -320,20 +310,52 @@ def capacity_select(q: DatasetQuery) -> sa.Select[Any]:
         known = known.where(_in(service.c.service_type, w["service_type"]))
     if "service_id" in w:
         known = known.where(_in(service.c.service_id, w["service_id"]))
-    if q.limit is not None:
-        known = known.order_by(service.c.service_id).limit(q.limit)
-    known_ids = known.subquery("known")
+    if limit is not None:
+        known = known.order_by(service.c.service_id).limit(limit)
+    return known
 
-    def latest_reports(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
-        return (sa.select(cr.c.service_id, sa.func.max(cr.c.reported_at).label("reported_at"),
-                          *[latest(col, cr.c.reported_at).label(col.name)
-                            for col in (cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting, cr.c.vacant_reserved)])
-                .where(*conditions, cr.c.service_id.in_(sa.select(known_ids.c.service_id)))
-                .group_by(cr.c.service_id))
 
-    recent = latest_reports(cr.c.reported_at <= at, cr.c.reported_at >= stale_from).cte("recent")
-    older = latest_reports(cr.c.reported_at < stale_from,
-                           cr.c.service_id.not_in(sa.select(recent.c.service_id)))
+def _latest_reports(ids: sa.FromClause, *conditions: sa.ColumnElement[bool], values: bool = True) -> sa.Select[Any]:
+    """Each service of `ids`'s latest report among those meeting `conditions` (time, reported_at and,
+    with `values`, the figures of that report), one aggregate per service.
+
+    The reports are joined to the (few) ids rather than tested with IN (subquery): the store then
+    filters the scan by the ids it has already found (DuckDB's join filter pushdown), instead of
+    carrying every report of the range into a semi-join.
+    """
+    cr = capacity_report
+    cols: list[Any] = [cr.c.service_id, sa.func.max(cr.c.reported_at).label("reported_at")]
+    if values:
+        cols += [latest(col, cr.c.reported_at).label(col.name)
+                 for col in (cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting, cr.c.vacant_reserved)]
+    return (sa.select(*cols)
+            .select_from(cr.join(ids, ids.c.service_id == cr.c.service_id))
+            .where(*conditions)
+            .group_by(cr.c.service_id))
+
+
+def _stale_from(at: datetime) -> datetime:
+    return at - timedelta(hours=settings.stale_hours())
+
+
+def capacity_select(q: DatasetQuery) -> sa.Select[Any]:
+    """Each service known at `at` (filtered), with its latest report at or before `at`.
+
+    Each service's latest report is one aggregate (`latest`, as in the metrics layer: `arg_max` in
+    DuckDB), not a max() joined back to the reports. It is found first among the reports of the
+    staleness window before `at` — a range the store prunes by its zone maps / index, as the
+    capacity metrics do — and only for the services with no report in that window (the few not
+    reporting) among the older reports. A limited export (the preview) picks its services first,
+    so only their reports are read.
+    """
+    at = q.at.astimezone(UTC).replace(tzinfo=None)
+    stale_from = _stale_from(at)
+    cr = capacity_report
+    known_ids = _known_services(at, q.where, q.limit).cte("known")
+    recent = _latest_reports(known_ids, cr.c.reported_at <= at, cr.c.reported_at >= stale_from).cte("recent")
+    silent = (sa.select(known_ids.c.service_id)
+              .where(known_ids.c.service_id.not_in(sa.select(recent.c.service_id))).subquery("silent"))
+    older = _latest_reports(silent, cr.c.reported_at < stale_from)
     reports = sa.union_all(sa.select(recent), older).subquery("latest")
     stmt = (
         sa.select(
@@ -353,6 +375,33 @@ def capacity_select(q: DatasetQuery) -> sa.Select[Any]:
         .order_by(service.c.service_id)
     )
     return stmt
+
+
+def not_reporting_select(at: datetime) -> sa.Select[Any]:
+    """The services not reporting at `at`: the capacity dataset's rows with `reporting` false, as
+    (service_id, service_name, service_type, hwb_code, reported_at), by service_id.
+
+    Found without the latest report of every service: the services with no report in the staleness
+    window are the known ones less those seen in that window (a range the store prunes), and only
+    their latest report is looked for among the older ones (None when they never reported).
+    """
+    at = at.astimezone(UTC).replace(tzinfo=None)
+    stale_from = _stale_from(at)
+    cr = capacity_report
+    in_window = sa.select(cr.c.service_id).where(cr.c.reported_at <= at, cr.c.reported_at >= stale_from)
+    silent = (_known_services(at, {}, None).where(service.c.service_id.not_in(in_window))).cte("silent")
+    last = _latest_reports(silent, cr.c.reported_at < stale_from, values=False).subquery("last")
+    return (sa.select(service.c.service_id, service.c.service_name, service.c.service_type, service.c.hwb_code,
+                      last.c.reported_at)
+            .select_from(silent.join(service, service.c.service_id == silent.c.service_id)
+                         .outerjoin(last, last.c.service_id == service.c.service_id))
+            .order_by(service.c.service_id))
+
+
+def services_not_reporting(engine: Engine, at: datetime) -> list[dict[str, Any]]:
+    """`not_reporting_select` as plain rows."""
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(not_reporting_select(at))]
 
 
 def cases_select(q: DatasetQuery) -> sa.Select[Any]:

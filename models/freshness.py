@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from models import settings
-from models.tables import ingest_run, reject
+from models.tables import export_audit, ingest_run, reject
 
 UTC = timezone.utc
 SUCCESS_STATUSES = ("ok", "partial", "unchanged")
@@ -85,9 +85,9 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else value.replace(tzinfo=UTC)
 
 
-def feed_freshness(engine: Engine, now: datetime | None = None) -> dict[str, FeedFreshness]:
-    """Every known feed (core feeds, plus any in the run log) with its freshness at `now`."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+def feed_run_summary(engine: Engine) -> dict[str, Any]:
+    """What freshness is computed from, as plain JSON (cacheable): per feed, the last success and
+    the latest run (status, rows loaded and rejected, when it finished)."""
     r = ingest_run.c
     finished = sa.func.coalesce(r.finished_at, r.started_at)
     last_success = (sa.select(r.feed, sa.func.max(finished).label("at"))
@@ -96,24 +96,48 @@ def feed_freshness(engine: Engine, now: datetime | None = None) -> dict[str, Fee
     latest = (sa.select(r.feed, r.status, r.rows_loaded, r.rows_rejected, finished.label("at"))
               .join(latest_id, latest_id.c.run_id == r.run_id))
     with engine.connect() as conn:
-        successes = {row.feed: row.at for row in conn.execute(sa.select(last_success))}
-        latest_runs = {row.feed: row for row in conn.execute(latest)}
+        successes = {row.feed: _iso(row.at) for row in conn.execute(sa.select(last_success))}
+        latest_runs = {row.feed: {"status": row.status, "rows_loaded": int(row.rows_loaded),
+                                  "rows_rejected": int(row.rows_rejected), "at": _iso(row.at)}
+                       for row in conn.execute(latest)}
+    return {"successes": successes, "latest": latest_runs}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _from_iso(value: str | None) -> datetime | None:
+    return None if value is None else _aware(datetime.fromisoformat(value))
+
+
+def freshness_from_summary(summary: Mapping[str, Any], now: datetime | None = None) -> dict[str, FeedFreshness]:
+    """Every known feed (core feeds, plus any in the run log) with its freshness at `now`."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    successes: Mapping[str, str | None] = summary["successes"]
+    latest_runs: Mapping[str, Mapping[str, Any]] = summary["latest"]
     configured = _configured_max_ages()
     names = [f for f in dict.fromkeys([*CORE_FEEDS, *sorted(latest_runs)]) if f not in UNTIMED_FEEDS]
     out: dict[str, FeedFreshness] = {}
     for feed in names:
-        success = _aware(successes.get(feed))
+        success = _from_iso(successes.get(feed))
         run = latest_runs.get(feed)
         limit = max_age(feed, configured)
         age = None if success is None else max(0.0, (now - success).total_seconds())
         out[feed] = FeedFreshness(
-            feed=feed, last_success_at=success, last_run_at=_aware(run.at) if run else None,
-            last_status=run.status if run else None,
-            rows_loaded=int(run.rows_loaded) if run else None, rows_rejected=int(run.rows_rejected) if run else None,
+            feed=feed, last_success_at=success, last_run_at=_from_iso(run["at"]) if run else None,
+            last_status=run["status"] if run else None,
+            rows_loaded=int(run["rows_loaded"]) if run else None,
+            rows_rejected=int(run["rows_rejected"]) if run else None,
             age_seconds=age, max_age_seconds=limit.total_seconds(),
             stale=age is None or age > limit.total_seconds(),
         )
     return out
+
+
+def feed_freshness(engine: Engine, now: datetime | None = None) -> dict[str, FeedFreshness]:
+    """Every known feed (core feeds, plus any in the run log) with its freshness at `now`."""
+    return freshness_from_summary(feed_run_summary(engine), now)
 
 
 def stale_feeds(engine: Engine, now: datetime | None = None) -> list[FeedFreshness]:
@@ -128,6 +152,21 @@ def recent_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
             .order_by(r.run_id.desc()).limit(limit))
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def log_version(engine: Engine) -> str:
+    """Changes whenever the run log, the rejected rows or the export audit trail change, so the
+    /data page can cache what it reads from them (`data_version` ignores failed and unchanged
+    runs and exports). A run is inserted with a new run_id when it starts (closing any run cut
+    off before, in the same transaction) and gets its finished_at when it ends, in the transaction
+    that writes its rejected rows; every export adds an export_id; none of them is ever deleted."""
+    r = ingest_run.c
+    stmt = sa.select(sa.select(sa.func.max(r.run_id)).scalar_subquery(),
+                     sa.select(sa.func.count(r.finished_at)).scalar_subquery(),
+                     sa.select(sa.func.max(export_audit.c.export_id)).scalar_subquery())
+    with engine.connect() as conn:
+        row = conn.execute(stmt).one()
+    return "|".join("" if v is None else str(v) for v in row)
 
 
 def recent_rejects(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:

@@ -14,17 +14,28 @@ from dashboard.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS, SERVICE_TYPES
 from dashboard.state import FilterState
 from dashboard.api.audit import recent_exports
+from dashboard.cache import cached_rows, cached_value
+from models.datasets import services_not_reporting
 from models.db import get_engine
-from models.freshness import feed_freshness, recent_rejects, recent_runs
+from models.freshness import feed_run_summary, freshness_from_summary, log_version, recent_rejects, recent_runs
 
 dash.register_page(__name__, path="/data", name="Data status", title="Data status · Homeward", order=8,
                    description="Feed freshness, ingest runs and rejected rows.")
 
 PREFIX = "data"
 
+# The run log, rejected rows and export audit sections are cached on `log_version` (and the data
+# version), never on `at`: they show the logs as they are now. Unpinned, so kept a minute at most.
 
-def _feeds() -> html.Div:
-    feeds = feed_freshness(get_engine())
+
+def _log_version(version: str | None) -> str:
+    return log_version(get_engine()) if version is None else version
+
+
+def _feeds(version: str | None = None) -> html.Div:
+    summary = cached_value("data_feed_runs", _log_version(version), lambda: feed_run_summary(get_engine()),
+                           pinned=False)
+    feeds = freshness_from_summary(summary)  # ages at this moment, from the cached run times
     rows = [{"feed": FEED_LABELS.get(f.feed, f.feed), "code": f.feed,
              "state": "STALE" if f.stale else "Fresh",
              "last_success": format_time(f.last_success_at),
@@ -48,9 +59,12 @@ def _feeds() -> html.Div:
     ], className="hw-section")
 
 
-def _runs() -> html.Div:
-    rows = [{**r, "feed": FEED_LABELS.get(r["feed"], r["feed"]), "finished": format_time(r["finished_at"]),
-             "error": r["error"] or ""} for r in recent_runs(get_engine(), limit=20)]
+def _runs(version: str | None = None) -> html.Div:
+    def fetch() -> list[dict[str, Any]]:
+        return [{**r, "feed": FEED_LABELS.get(r["feed"], r["feed"]), "finished": format_time(r["finished_at"]),
+                 "error": r["error"] or ""} for r in recent_runs(get_engine(), limit=20)]
+
+    rows = cached_rows("data_recent_runs", f"{_log_version(version)}|20", fetch, pinned=False)
     return html.Div([html.H2("Recent ingest runs", className="hw-panel__title"),
                      grid(f"{PREFIX}-grid-runs", rows, [
                          {"field": "run_id", "headerName": "Run", "maxWidth": 90},
@@ -63,10 +77,13 @@ def _runs() -> html.Div:
                      ], empty="no ingest run is recorded yet.")], className="hw-section")
 
 
-def _rejects() -> html.Div:
-    rows = [{"feed": FEED_LABELS.get(r["feed"], r["feed"]), "run": r["run_id"], "when": format_time(r["started_at"]),
-             "row": r["row_number"], "field": r["field"], "value": r["value"] or "", "reason": r["reason"]}
-            for r in recent_rejects(get_engine(), limit=50)]
+def _rejects(version: str | None = None) -> html.Div:
+    def fetch() -> list[dict[str, Any]]:
+        return [{"feed": FEED_LABELS.get(r["feed"], r["feed"]), "run": r["run_id"], "when": format_time(r["started_at"]),
+                 "row": r["row_number"], "field": r["field"], "value": r["value"] or "", "reason": r["reason"]}
+                for r in recent_rejects(get_engine(), limit=50)]
+
+    rows = cached_rows("data_recent_rejects", f"{_log_version(version)}|50", fetch, pinned=False)
     return html.Div([html.H2("Recently rejected rows", className="hw-panel__title"),
                      html.P("Values that could identify a person are masked.", className="hw-hint"),
                      grid(f"{PREFIX}-grid-rejects", rows, [
@@ -80,22 +97,18 @@ def _rejects() -> html.Div:
 
 
 def _not_reporting(state: FilterState) -> html.Div:
-    from dashboard.cache import cached_rows
-    from dashboard.sections import capacity_rows_uncached
-    from models.datasets import DatasetQuery
-
-    q = DatasetQuery(dataset="capacity", at=state.resolved_at(), at_given=False, where={})
+    at = state.resolved_at()
     geo = geography()
 
     def silent() -> list[dict[str, Any]]:
-        # Only the services not reporting are kept in the cache (not all ~15,000).
+        # The capacity dataset's rows with `reporting` false, found without every service's latest report.
         return [{"service": r["service_name"], "id": r["service_id"],
                  "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
                  "hwb": geo.hwbs[r["hwb_code"]].name if r["hwb_code"] in geo.hwbs else r["hwb_code"],
                  "last": format_time(r["reported_at"]) if r["reported_at"] else "never"}
-                for r in capacity_rows_uncached(q) if not r["reporting"]]
+                for r in services_not_reporting(get_engine(), at)]
 
-    rows = cached_rows("services_not_reporting", q.at.isoformat(), silent, pinned=state.at is not None)
+    rows = cached_rows("services_not_reporting", at.isoformat(), silent, pinned=state.at is not None)
     return html.Div([html.H2("Services not reporting", className="hw-panel__title"),
                      grid(f"{PREFIX}-grid-silent", rows, [
                          {"field": "service", "headerName": "Service", "minWidth": 220},
@@ -114,10 +127,13 @@ def _filters_text(filters: dict[str, Any]) -> str:
     return "; ".join(parts) or "none"
 
 
-def _exports() -> html.Div:
-    rows = [{"when": format_time(e.exported_at), "who": e.remote_addr or "unknown", "dataset": e.dataset,
-             "filters": _filters_text(e.filters), "rows": e.rows, "format": e.format.upper(),
-             "suppressed": "Yes" if e.suppressed else "No"} for e in recent_exports(get_engine(), limit=20)]
+def _exports(version: str | None = None) -> html.Div:
+    def fetch() -> list[dict[str, Any]]:
+        return [{"when": format_time(e.exported_at), "who": e.remote_addr or "unknown", "dataset": e.dataset,
+                 "filters": _filters_text(e.filters), "rows": e.rows, "format": e.format.upper(),
+                 "suppressed": "Yes" if e.suppressed else "No"} for e in recent_exports(get_engine(), limit=20)]
+
+    rows = cached_rows("data_recent_exports", f"{_log_version(version)}|20", fetch, pinned=False)
     return html.Div([html.H2("Recent exports", className="hw-panel__title"),
                      html.P("Every download from /export or the export API is recorded: who (remote address), when, "
                             "which rows and whether small-number suppression was applied.", className="hw-hint"),
@@ -134,11 +150,16 @@ def _exports() -> html.Div:
 
 def layout(**query_args: Any) -> html.Div:
     state = FilterState.from_args(query_args)
+    try:
+        version: str | None = log_version(get_engine())  # once for the sections that read the logs
+    except Exception:  # noqa: BLE001 - each section then asks itself, and shows its own error if it must
+        version = None
     return html.Div([
         page_heading("Data status", "Is the data fresh? When each feed last loaded, what was rejected and why, and "
                      "which services have gone quiet.", None, format_time(state.resolved_at())),
-        *run_parallel([lambda: guarded(_feeds, "Feed status"),
+        *run_parallel([lambda: guarded(lambda: _feeds(version), "Feed status"),
                        lambda: guarded(lambda: _not_reporting(state), "Services not reporting"),
-                       lambda: guarded(_rejects, "Rejected rows"), lambda: guarded(_runs, "Ingest runs"),
-                       lambda: guarded(_exports, "Recent exports")]),
+                       lambda: guarded(lambda: _rejects(version), "Rejected rows"),
+                       lambda: guarded(lambda: _runs(version), "Ingest runs"),
+                       lambda: guarded(lambda: _exports(version), "Recent exports")]),
     ], className="hw-page")
