@@ -101,6 +101,27 @@ class _CacheState:
             self.versions[key] = (now, version)
         return version
 
+    def claim(self, keys: Sequence[str]) -> tuple[list[int], list[tuple[int, threading.Event]]]:
+        """Split keys into those this caller computes (marked in flight) and those already being computed."""
+        mine: list[int] = []
+        theirs: list[tuple[int, threading.Event]] = []
+        with self.lock:
+            for j, key in enumerate(keys):
+                running = self.in_flight.get(key)
+                if running is None:
+                    self.in_flight[key] = threading.Event()
+                    mine.append(j)
+                else:
+                    theirs.append((j, running))
+        return mine, theirs
+
+    def release(self, keys: Sequence[str]) -> None:
+        with self.lock:
+            events = [self.in_flight.pop(key, None) for key in keys]
+        for event in events:
+            if event is not None:
+                event.set()
+
     def single_flight(self, cache: Cache, key: str, compute: Callable[[], Any], timeout: int | None,
                       *, slotted: bool = True, keep: Callable[[Any], bool] | None = None) -> Any:
         """The cached value, or compute it once: concurrent requests for the same key wait for the first.
@@ -193,17 +214,29 @@ def cached_queries(queries: Sequence[MetricQuery], engine: Engine | None = None)
     plain: list[Any] = list(cache.get_many(*keys)) if keys else []
     missing = [i for i, hit in enumerate(plain) if hit is None]
     if missing:
-        def compute() -> list[dict[str, Any]]:
-            results = [_to_plain(r) for r in run_queries(engine, [queries[i] for i in missing])]
-            for i, result in zip(missing, results):
-                # "Now" moves on even when no data arrives (waits grow by the minute), so an unpinned
-                # query is kept only briefly; pinned ones until evicted.
-                cache.set(keys[i], result, timeout=60 if queries[i].at is None else None)
-            return results
-        # concurrent requests for the same missing set wait for the first (fifty walls, one select)
-        batch_key = "b:" + hashlib.sha256("|".join(keys[i] for i in missing).encode()).hexdigest()
-        for i, result in zip(missing, state.single_flight(cache, batch_key, compute, timeout=60)):
-            plain[i] = result
+        # Per query, one computation at a time across requests and sections: fifty walls, or a page's
+        # tiles and its chart asking for the same month, run it once. Ours are answered together.
+        mine, theirs = state.claim([keys[i] for i in missing])
+        try:
+            if mine:
+                asked = [missing[j] for j in mine]
+                with state.slots:
+                    results = run_queries(engine, [queries[i] for i in asked])
+                for i, result in zip(asked, results):
+                    plain[i] = _to_plain(result)
+                    # "Now" moves on even when no data arrives (waits grow by the minute), so an unpinned
+                    # query is kept only briefly; pinned ones until evicted.
+                    cache.set(keys[i], plain[i], timeout=60 if queries[i].at is None else None)
+        finally:
+            state.release([keys[missing[j]] for j in mine])
+        for j, done in theirs:
+            done.wait(timeout=60)
+            i = missing[j]
+            plain[i] = cache.get(keys[i])
+        late = [i for i in missing if plain[i] is None]  # the other computation failed: ask ourselves
+        if late:
+            for i, result in zip(late, run_queries(engine, [queries[i] for i in late])):
+                plain[i] = _to_plain(result)
     return [_from_plain(p, q) for p, q in zip(plain, queries)]
 
 
