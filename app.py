@@ -34,6 +34,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     init_store()
     dash_app = create_app(start_scheduler=not args.no_scheduler)
+    from dashboard.server import warm_up
+
+    warm_up(dash_app)
     dash_app.run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
 
