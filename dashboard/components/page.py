@@ -16,16 +16,20 @@ Content = Callable[[FilterState], list[Any]]
 ERROR_CLASS = "hw-state--error"  # a section that could not be built (see components.common.empty_state)
 
 
-def cached_content(prefix: str, content: Content, state: FilterState) -> list[Any]:
-    """The page's content for this state as plain JSON (Dash's own serialisation of the components),
-    built once per data version and view (and minute, when the view is "now"): a page asked for again
-    is a cache read, not dozens of cached queries and a component tree rebuilt. A page with a section
-    that failed is not kept, so the next request tries again."""
+def cached_json(name: str, view: str, build: Callable[[], list[Any]], *, pinned: bool) -> list[Any]:
+    """Components built once per data version and view, kept as plain JSON (Dash's own serialisation):
+    a page asked for again is a cache read, not dozens of cached queries and a component tree rebuilt.
+    A result with a section that failed is not kept, so the next request tries again."""
     from dashboard.cache import cached_value
 
+    return cached_value(f"page:{name}", view, lambda: json.loads(to_json_plotly(build())), pinned=pinned,
+                        slotted=False, keep=lambda value: ERROR_CLASS not in json.dumps(value))
+
+
+def cached_content(prefix: str, content: Content, state: FilterState) -> list[Any]:
+    """A filtered page's content for this state (and minute, when the view is "now"), through `cached_json`."""
     view = f"{state.to_query_string()}|{state.default_days}|{state.resolved_at().isoformat()}"
-    return cached_value(f"page:{prefix}", view, lambda: json.loads(to_json_plotly(content(state))),
-                        pinned=state.at is not None, slotted=False, keep=lambda value: ERROR_CLASS not in json.dumps(value))
+    return cached_json(prefix, view, lambda: content(state), pinned=state.at is not None)
 
 
 def filtered_page(prefix: str, filters: Iterable[str], content: Content, query_args: dict[str, Any], *,

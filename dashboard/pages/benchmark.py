@@ -363,7 +363,14 @@ def pathway_mix(view: View) -> html.Div:
 
 
 def content(view: View, geo: Geography) -> list[Any]:
-    """Everything below the controls for one ICB and window."""
+    """Everything below the controls for one ICB and window (built once per data version and view)."""
+    from dashboard.components.page import cached_json
+
+    key = f"{view.icb}|{view.window[0]}|{view.window[1]}|{view.at.isoformat() if view.at else 'now'}"
+    return cached_json("benchmark", key, lambda: _content(view, geo), pinned=view.at is not None)
+
+
+def _content(view: View, geo: Geography) -> list[Any]:
     means = {m: _by_org(m, view) for m in (*MEAN_METRICS, SHARE_METRIC)}
     if ("icb", view.icb) not in means["sitrep_nctr"]:
         return [empty_state(f"{view.icb_name} has no published sitrep figures for {window_words(view.window)}. "
