@@ -316,12 +316,13 @@ def _known_services(at: datetime, where: Mapping[str, tuple[str, ...]], limit: i
 
 
 def _latest_reports(ids: sa.FromClause, *conditions: sa.ColumnElement[bool], values: bool = True) -> sa.Select[Any]:
-    """Each service of `ids`'s latest report among those meeting `conditions` (time, reported_at and,
-    with `values`, the figures of that report), one aggregate per service.
+    """For each service of `ids`, its latest report among those meeting `conditions`: its reported_at
+    and, with `values`, that report's figures; one aggregate per service.
 
-    The reports are joined to the (few) ids rather than tested with IN (subquery): the store then
-    filters the scan by the ids it has already found (DuckDB's join filter pushdown), instead of
-    carrying every report of the range into a semi-join.
+    The reports are joined to the ids rather than tested with IN (subquery): DuckDB then filters the
+    scan by the ids already found (join filter pushdown) and reads the other columns only for the
+    rows that pass, instead of carrying every report of the range, all columns, into a semi-join
+    (the preview's query took ~1.4 s of CPU that way against ~0.8 s).
     """
     cr = capacity_report
     cols: list[Any] = [cr.c.service_id, sa.func.max(cr.c.reported_at).label("reported_at")]
@@ -347,6 +348,10 @@ def capacity_select(q: DatasetQuery) -> sa.Select[Any]:
     capacity metrics do — and only for the services with no report in that window (the few not
     reporting) among the older reports. A limited export (the preview) picks its services first,
     so only their reports are read.
+
+    The older reports have no bound below: on DuckDB finding the latest of even one silent service
+    reads the service_id of every older report (~0.35 s for a year of national reports), which is
+    most of the cost of any view with a service not reporting.
     """
     at = q.at.astimezone(UTC).replace(tzinfo=None)
     stale_from = _stale_from(at)
