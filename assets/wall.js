@@ -71,4 +71,11 @@
             throw error;
         });
     };
+
+    // Charts are drawn in px for a 1920 px wide wall: zoom them on wider screens (see homeward.css).
+    function scaleCharts() {
+        document.documentElement.style.setProperty("--hw-wall-zoom", String(Math.max(1, window.innerWidth / 1920)));
+    }
+    window.addEventListener("resize", scaleCharts);
+    scaleCharts();
 })();

@@ -93,3 +93,29 @@ def test_wall_says_when_the_server_cannot_be_reached(page: Any, server_url: str)
     assert page.inner_text("#wall-tiles") == before  # the last figures stay on screen
     page.unroute("**/_dash-update-component*")
     page.wait_for_selector("#hw-offline", state="hidden", timeout=20_000)
+
+
+def test_wall_scales_to_a_4k_screen(browser: Any, server_url: str) -> None:
+    """A 3840×2160 screen read from 4 m: the wall fills it and its type grows with it (sizes are in vw)."""
+    context = browser.new_context(viewport={"width": 3840, "height": 2160}, locale="en-GB",
+                                  timezone_id="Europe/London")
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/wall?theme=dark")
+        wait_ready(page)
+        value_px = page.evaluate(
+            "parseFloat(getComputedStyle(document.querySelector('#wall-tiles .hw-tile__value')).fontSize)")
+        scope_px = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#wall-scope')).fontSize)")
+        # 2.4vw of 3840 px; a tile's figure is larger still (on a 1080p wall it is about half as many pixels)
+        assert scope_px == pytest.approx(0.024 * 3840, rel=0.02)
+        assert value_px > 2 * scope_px
+        # the charts grow with the screen too: an axis label is as tall, in screen pixels, as 26 px type
+        # zoomed by 3840 / 1920 (about 2 x 26 px; at 1920 px it is about 26 px)
+        label_px = page.evaluate("document.querySelector('#wall-g-nctr .xtick text').getBoundingClientRect().height")
+        assert label_px >= 45
+        chart_px = page.evaluate("document.querySelector('#wall-g-nctr').getBoundingClientRect().height")
+        assert chart_px >= 0.4 * 3840 * 0.95  # 40vw, as on a 1080p wall
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "wall-4k.png"))
+    finally:
+        context.close()
