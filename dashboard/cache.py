@@ -1,6 +1,6 @@
 """The query cache: plain rows keyed on the query and the store's data version.
 
-Keying on `data_version(engine)` (the latest ingest run that changed data)
+Keying on the data version of the query's source (the latest ingest run that changed it: `feed_versions`)
 means a new delivery shows at the next refresh and the cache never serves
 numbers older than the store. Only plain data is cached (never Plotly
 figures), so the same entries work in the in-process cache and in Redis.
@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 
 from models import settings
 from models.db import get_engine
-from models.query import MetricQuery, MetricResult, data_version, run_queries, run_query
+from models.metrics import REGISTRY
+from models.query import MetricQuery, MetricResult, feed_versions, run_queries, run_query, source_version
 
 EXTENSION_KEY = "homeward_cache"
 STATE_KEY = "homeward_cache_state"
@@ -57,7 +58,7 @@ class _CacheState:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.versions: dict[str, tuple[float, int]] = {}
+        self.versions: dict[str, tuple[float, dict[str, int]]] = {}  # per store: (when asked, feed → run)
         self.in_flight: dict[str, threading.Event] = {}
         self.slots = threading.BoundedSemaphore(MAX_CONCURRENT_QUERIES)
         self.refreshing: set[str] = set()  # shared views being recomputed in the background
@@ -80,26 +81,31 @@ class _CacheState:
         if start:
             def refresh() -> None:
                 try:
-                    version = data_version(engine)
+                    versions = feed_versions(engine)
                     with self.lock:
-                        self.versions[key] = (time.monotonic(), version)
+                        self.versions[key] = (time.monotonic(), versions)
                 finally:
                     with self.lock:
                         self.version_refreshing.discard(key)
             threading.Thread(target=refresh, name="homeward-version", daemon=True).start()
-        return known[1]
+        return max(known[1].values(), default=0)
 
-    def version(self, engine: Engine) -> int:
+    def feed_versions(self, engine: Engine) -> dict[str, int]:
+        """The latest changing run per feed, asked of the store at most once every VERSION_TTL_SECONDS."""
         key = str(engine.url)
         now = time.monotonic()
         with self.lock:
             known = self.versions.get(key)
         if known is not None and now - known[0] < VERSION_TTL_SECONDS:
             return known[1]
-        version = data_version(engine)
+        versions = feed_versions(engine)
         with self.lock:
-            self.versions[key] = (now, version)
-        return version
+            self.versions[key] = (now, versions)
+        return versions
+
+    def version(self, engine: Engine) -> int:
+        """The data version: the latest run that may have changed any data."""
+        return max(self.feed_versions(engine).values(), default=0)
 
     def claim(self, keys: Sequence[str]) -> tuple[list[int], list[tuple[int, threading.Event]]]:
         """Split keys into those this caller computes (marked in flight) and those already being computed."""
@@ -171,6 +177,19 @@ def _current_cache() -> Cache | None:
     return cache if isinstance(cache, Cache) else None
 
 
+def _source_version(q: MetricQuery, versions: dict[str, int]) -> int:
+    """Queries are cached on the version of their own source: a capacity delivery (every few minutes
+    nationally) leaves the case and sitrep answers, and the pages built from them, cached."""
+    metric = REGISTRY.get(q.metric)
+    return source_version(versions, metric.source) if metric is not None else max(versions.values(), default=0)
+
+
+def _stamped(result: MetricResult, versions: dict[str, int]) -> MetricResult:
+    """An answer cached under its source's version is the answer as of the current data version."""
+    result.data_version = max(result.data_version, max(versions.values(), default=0))
+    return result
+
+
 def _key(q: MetricQuery, version: int) -> str:
     return "q:" + hashlib.sha256(f"{version}|{q.cache_key()}".encode()).hexdigest()
 
@@ -194,12 +213,13 @@ def cached_query(q: MetricQuery, engine: Engine | None = None) -> MetricResult:
     cache, state = _current_cache(), _current_state()
     if cache is None or state is None:
         return run_query(engine, q)
-    key = _key(q, state.version(engine))
+    versions = state.feed_versions(engine)
+    key = _key(q, _source_version(q, versions))
     # "Now" moves on even when no data arrives (waits grow by the minute), so
     # an unpinned query is kept only briefly; pinned ones until evicted.
     plain = state.single_flight(cache, key, lambda: _to_plain(run_query(engine, q)),
                                 timeout=60 if q.at is None else None)
-    return _from_plain(plain, q)
+    return _stamped(_from_plain(plain, q), versions)
 
 
 def cached_queries(queries: Sequence[MetricQuery], engine: Engine | None = None) -> list[MetricResult]:
@@ -209,8 +229,8 @@ def cached_queries(queries: Sequence[MetricQuery], engine: Engine | None = None)
     cache, state = _current_cache(), _current_state()
     if cache is None or state is None:
         return run_queries(engine, queries)
-    version = state.version(engine)
-    keys = [_key(q, version) for q in queries]
+    versions = state.feed_versions(engine)
+    keys = [_key(q, _source_version(q, versions)) for q in queries]
     plain: list[Any] = list(cache.get_many(*keys)) if keys else []
     missing = [i for i, hit in enumerate(plain) if hit is None]
     if missing:
@@ -237,7 +257,7 @@ def cached_queries(queries: Sequence[MetricQuery], engine: Engine | None = None)
         if late:
             for i, result in zip(late, run_queries(engine, [queries[i] for i in late])):
                 plain[i] = _to_plain(result)
-    return [_from_plain(p, q) for p, q in zip(plain, queries)]
+    return [_stamped(_from_plain(p, q), versions) for p, q in zip(plain, queries)]
 
 
 def cached_rows(name: str, params: str, fetch: Callable[[], list[dict[str, Any]]], *, pinned: bool,
