@@ -106,7 +106,9 @@ def generate(path: Path, scale: Scale) -> None:
         FROM range({scale.services}) r(i)
         JOIN hwb_ix h ON h.hi = i % {n_hwb}
         JOIN (VALUES {type_values}) t(ti, service_type, pathway) ON t.ti = (i // {n_hwb}) % 8;
-        INSERT INTO service SELECT service_id, 'Service ' || i, 'Provider ' || (i % 3000), service_type, pathway,
+        INSERT INTO service (service_id, service_name, provider_name, service_type, pathway, hwb_code,
+                             first_reported_at, updated_run_id)
+        SELECT service_id, 'Service ' || i, 'Provider ' || (i % 3000), service_type, pathway,
                hwb_code, first_reported_at, 1 FROM svc ORDER BY i;
     """)
 
@@ -146,6 +148,9 @@ def generate(path: Path, scale: Scale) -> None:
     print(f"    capacity_report appended           {time.perf_counter() - t:6.1f} s", flush=True)
     con.execute("CREATE INDEX ix_capacity_report_reported_at ON capacity_report (reported_at)")
     con.execute("DROP TABLE cap_gen")
+    # service.last_reported_at, as the vacancy loader keeps it (models.db.backfill_last_reported_at).
+    con.execute("UPDATE service SET last_reported_at = l.reported_at FROM (SELECT service_id, max(reported_at) "
+                "AS reported_at FROM capacity_report GROUP BY service_id) l WHERE service.service_id = l.service_id")
     n_cap = con.execute("SELECT count(*) FROM capacity_report").fetchone()[0]
     print(f"  capacity_report: {n_cap:,} rows      {time.perf_counter() - t:6.1f} s", flush=True)
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from models import settings
-from models.tables import SCHEMA_VERSION, meta, metadata
+from models.tables import SCHEMA_VERSION, meta, metadata, service
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -64,9 +64,11 @@ def create_schema(engine: Engine) -> None:
         if row is None:
             conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
         elif int(row[0]) < SCHEMA_VERSION:
-            # Migrations go here, one step per version.
+            # Migrations go here, one step per version, all in this one transaction.
             if int(row[0]) < 2 and is_duckdb(conn):
                 _rebuild_without_primary_key(conn, ("hub_case", "hub_case_version"))
+            if int(row[0]) < 3:
+                _add_last_reported_at(conn)
             conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 
@@ -80,6 +82,28 @@ def _rebuild_without_primary_key(conn: Connection, names: tuple[str, ...]) -> No
         table.create(conn)
         conn.execute(sa.text(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {name}_schema1"))
         conn.execute(sa.text(f"DROP TABLE {name}_schema1"))
+
+
+def _add_last_reported_at(conn: Connection) -> None:
+    """Schema 3: service.last_reported_at, filled from the reports already stored.
+
+    IF NOT EXISTS: `create_all` above has already made the column when it created the table in
+    this same run (a store older than the service table). No reflection (duckdb_engine breaks on it).
+    """
+    column_type = service.c.last_reported_at.type.compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE service ADD COLUMN IF NOT EXISTS last_reported_at {column_type}"))
+    backfill_last_reported_at(conn)
+
+
+def backfill_last_reported_at(conn: Connection) -> None:
+    """Set each service's last_reported_at to its latest stored report (a service with none keeps
+    NULL): the schema-3 migration, and what a writer that bypasses the vacancy loader (test seeds)
+    runs after inserting reports directly."""
+    conn.execute(sa.text("""
+        UPDATE service SET last_reported_at = latest.reported_at
+        FROM (SELECT service_id, max(reported_at) AS reported_at FROM capacity_report GROUP BY service_id) AS latest
+        WHERE service.service_id = latest.service_id
+    """))
 
 
 def init_store(url: str | None = None) -> Engine:

@@ -18,7 +18,8 @@ metadata = MetaData()
 run_id_seq = Sequence("ingest_run_id_seq", metadata=metadata)
 export_id_seq = Sequence("export_id_seq", metadata=metadata)
 
-SCHEMA_VERSION = 2  # 2: hub_case / hub_case_version without a primary key on DuckDB
+# 2: hub_case / hub_case_version without a primary key on DuckDB; 3: service.last_reported_at
+SCHEMA_VERSION = 3
 
 meta = Table(
     "meta", metadata,
@@ -95,6 +96,10 @@ service = Table(
     Column("hwb_code", String, nullable=False),
     Column("first_reported_at", DateTime, nullable=False),  # known from then on (as-at)
     Column("updated_run_id", Integer),
+    # The latest reported_at of the service's reports ever loaded (NULL: none), kept by the vacancy
+    # loader in the load's transaction. A service silent at `at` whose last_reported_at is before the
+    # staleness window has its latest report there: no scan of the older reports (models.datasets).
+    Column("last_reported_at", DateTime),
 )
 
 capacity_report = Table(

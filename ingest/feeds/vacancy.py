@@ -3,7 +3,9 @@
 Natural key (service_id, reported_at): a later delivery of the same key
 replaces the values. The service table keeps the latest name, type and HWB
 (by report time, so an old report delivered late does not undo a rename),
-and first_reported_at is the earliest report ever seen.
+first_reported_at is the earliest report ever seen and last_reported_at the
+latest (kept in the load's transaction; models.datasets reads the silent
+services' last reports by it).
 """
 from __future__ import annotations
 
@@ -163,27 +165,37 @@ def _services(v: Validation, good: pa.Table) -> pa.Table:
 def _upsert(conn: Connection, run_id: int) -> None:
     params = {"run_id": run_id}
     # Per service in this delivery (worked out while checking, see `_services`): its span of reports
-    # and latest attributes; is_latest says whether this delivery holds the newest report the store will have.
+    # and latest attributes; is_latest says whether this delivery holds the newest report the store
+    # will have, against the stored service's last_reported_at (its latest report ever loaded, kept
+    # below: no read of the stored reports); is_new whether the store has no such service yet.
     conn.execute(sa.text("""
         CREATE TEMP TABLE stage_service AS
         SELECT s.service_id, s.first_reported_at, s.latest_reported_at, s.service_type, s.pathway,
                s.service_name, s.hwb_code, s.provider_name,
-               (s.latest_reported_at >= COALESCE(
-                    (SELECT max(r.reported_at) FROM capacity_report r WHERE r.service_id = s.service_id),
-                    s.latest_reported_at)) AS is_latest
-        FROM stage_service_in s
+               (s.latest_reported_at >= COALESCE(v.last_reported_at, s.latest_reported_at)) AS is_latest,
+               v.service_id IS NULL AS is_new
+        FROM stage_service_in s LEFT JOIN service v ON v.service_id = s.service_id
     """))
+    # A new service's last report is this delivery's latest, or a stored one if reports of it were
+    # loaded before it was (a delivery whose rows naming it were all rejected): those are looked for
+    # only when the delivery brings new services (an empty join side reads no reports).
     conn.execute(sa.text("""
         INSERT INTO service (service_id, service_name, provider_name, service_type, pathway, hwb_code,
-                             first_reported_at, updated_run_id)
-        SELECT service_id, service_name, provider_name, service_type, pathway, hwb_code, first_reported_at, :run_id
-        FROM stage_service WHERE service_name IS NOT NULL AND hwb_code IS NOT NULL
+                             first_reported_at, last_reported_at, updated_run_id)
+        SELECT s.service_id, s.service_name, s.provider_name, s.service_type, s.pathway, s.hwb_code,
+               s.first_reported_at, GREATEST(s.latest_reported_at, stored.reported_at), :run_id
+        FROM stage_service s
+        LEFT JOIN (SELECT r.service_id, max(r.reported_at) AS reported_at
+                   FROM capacity_report r JOIN stage_service n ON n.service_id = r.service_id AND n.is_new
+                   GROUP BY r.service_id) AS stored ON stored.service_id = s.service_id
+        WHERE s.is_new AND s.service_name IS NOT NULL AND s.hwb_code IS NOT NULL
         ON CONFLICT (service_id) DO NOTHING
     """), params)
     conn.execute(sa.text("""
         UPDATE service SET
             first_reported_at = CASE WHEN s.first_reported_at < service.first_reported_at
                                      THEN s.first_reported_at ELSE service.first_reported_at END,
+            last_reported_at = GREATEST(service.last_reported_at, s.latest_reported_at),
             service_name = CASE WHEN s.is_latest THEN COALESCE(s.service_name, service.service_name) ELSE service.service_name END,
             provider_name = CASE WHEN s.is_latest THEN COALESCE(s.provider_name, service.provider_name) ELSE service.provider_name END,
             service_type = CASE WHEN s.is_latest THEN s.service_type ELSE service.service_type END,
@@ -191,7 +203,7 @@ def _upsert(conn: Connection, run_id: int) -> None:
             hwb_code = CASE WHEN s.is_latest THEN COALESCE(s.hwb_code, service.hwb_code) ELSE service.hwb_code END,
             updated_run_id = :run_id
         FROM stage_service s
-        WHERE service.service_id = s.service_id
+        WHERE service.service_id = s.service_id AND NOT s.is_new
     """), params)
     conn.execute(sa.text("""
         INSERT INTO capacity_report (service_id, reported_at, capacity, occupied, vacant_accepting, vacant_reserved, run_id)

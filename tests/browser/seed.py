@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from models.db import next_id
+from models.db import backfill_last_reported_at, next_id
 from models.tables import capacity_report, hub_case, ingest_run, reject, run_id_seq, service
 
 UTC = timezone.utc
@@ -108,6 +108,7 @@ def seed_store(engine: Engine, now: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(service.insert(), services)
         conn.execute(capacity_report.insert(), reports)
+        backfill_last_reported_at(conn)  # as the vacancy loader keeps it
         conn.execute(hub_case.insert(), cases)
         conn.execute(reject.insert().values(run_id=vacancy_run, feed="vacancy", row_number=17, field="occupied",
                                             value="-3", reason="occupied must be a whole number ≥ 0"))

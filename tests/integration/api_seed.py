@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from models.db import backfill_last_reported_at
 from models.tables import capacity_report, hub_case, ingest_run, service, sitrep_value
 
 AT = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
@@ -93,6 +94,7 @@ def seed(engine: Engine, *, now: datetime | None = None) -> None:
             {"service_id": "S4", "reported_at": _dt("2024-03-11 08:00"), "capacity": 6, "occupied": 1,
              "vacant_accepting": 5, "vacant_reserved": 0, "run_id": 1},
         ])
+        backfill_last_reported_at(conn)  # as the vacancy loader keeps it
         conn.execute(hub_case.insert(), cases())
         conn.execute(sitrep_value.insert(), [
             {"feed": "nhse_acute_sitrep", "period_date": date(2024, 3, 1), "period_kind": "day", "level": "england",

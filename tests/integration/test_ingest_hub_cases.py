@@ -184,7 +184,7 @@ def test_schema_1_store_migrates(duck_url: str, tmp_path: Path, monkeypatch) -> 
     monkeypatch.setenv("HOMEWARD_DB_URL", duck_url)
     engine = db.init_store(duck_url)
     try:
-        assert rows(engine, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        assert rows(engine, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(db.SCHEMA_VERSION),)]
         assert rows(engine, "SELECT count(*) FROM duckdb_constraints() WHERE table_name LIKE 'hub_case%' "
                             "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')") == [(0,)]
         deliver(engine, tmp_path, "1.csv", to_csv([case_row(updated_at="2024-07-20T13:00:00Z")], CASE_COLUMNS))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -187,7 +188,7 @@ def test_kill_9_mid_load_leaves_store_as_before_and_rerun_completes(duck_store: 
     proc.wait(10)
     con = duckdb.connect(str(tmp_path / "store.duckdb"))
     assert con.execute("SELECT service_id FROM capacity_report").fetchall() == [("KEEP",)]
-    assert con.execute("SELECT count(*) FROM service").fetchall() == [(1,)]
+    assert con.execute("SELECT service_id, last_reported_at FROM service").fetchall() == [("KEEP", datetime(2023, 1, 1))]
     assert con.execute("SELECT status FROM ingest_run ORDER BY run_id").fetchall() == [("ok",), ("running",)]
     con.close()
     proc = _ingest_process("vacancy", big, env)
@@ -196,6 +197,10 @@ def test_kill_9_mid_load_leaves_store_as_before_and_rerun_completes(duck_store: 
     assert json.loads(out)["rows_loaded"] == 600_000
     con = duckdb.connect(str(tmp_path / "store.duckdb"))
     assert con.execute("SELECT count(*) FROM capacity_report").fetchall() == [(600_001,)]
+    # Each service's last_reported_at is its latest report (kept in the same transaction as the reports).
+    assert con.execute("SELECT count(*), count(*) FILTER (WHERE s.last_reported_at = r.m) FROM service s "
+                       "JOIN (SELECT service_id, max(reported_at) AS m FROM capacity_report GROUP BY 1) r "
+                       "USING (service_id)").fetchall() == [(2001, 2001)]
     assert con.execute("SELECT status FROM ingest_run ORDER BY run_id").fetchall() == [("ok",), ("failed",), ("ok",)]
     con.close()
 

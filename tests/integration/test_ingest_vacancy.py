@@ -147,3 +147,49 @@ def test_missing_required_column_fails_whole_delivery(store: sa.Engine, tmp_path
     assert summary.error == "required column missing: occupied"
     assert rows(store, "SELECT count(*) FROM capacity_report") == [(0,)]
     assert rows(store, "SELECT status, error FROM ingest_run") == [("failed", "required column missing: occupied")]
+
+
+def _last_reported(engine: sa.Engine) -> list[tuple]:
+    return rows(engine, "SELECT service_id, last_reported_at FROM service ORDER BY service_id")
+
+
+def _consistent(engine: sa.Engine) -> None:
+    """service.last_reported_at is each service's latest report in the store (NULL for none)."""
+    assert rows(engine, "SELECT s.service_id FROM service s LEFT JOIN (SELECT service_id, max(reported_at) AS m "
+                        "FROM capacity_report GROUP BY service_id) r ON r.service_id = s.service_id "
+                        "WHERE s.last_reported_at IS DISTINCT FROM r.m") == []
+
+
+def test_last_reported_at_is_the_latest_report_ever_loaded(store: sa.Engine, tmp_path: Path) -> None:
+    deliver(store, tmp_path, "1.csv", to_csv([
+        vacancy_row(reported_at="2024-07-01T12:00:00Z"), vacancy_row(reported_at="2024-07-02T12:00:00Z"),
+        vacancy_row(service_id="1-200", service_name="Oak Team", reported_at="2024-07-01T08:00:00Z"),
+    ], VACANCY_COLUMNS))
+    assert _last_reported(store) == [("1-100", datetime(2024, 7, 2, 12)), ("1-200", datetime(2024, 7, 1, 8))]
+    # A late, older report does not lower it; a newer one raises it; the same key re-sent keeps it.
+    deliver(store, tmp_path, "2.csv", to_csv([vacancy_row(reported_at="2024-06-30T12:00:00Z")], VACANCY_COLUMNS))
+    assert _last_reported(store)[0] == ("1-100", datetime(2024, 7, 2, 12))
+    deliver(store, tmp_path, "3.csv", to_csv([
+        vacancy_row(reported_at="2024-07-03T12:00:00Z"),
+        vacancy_row(service_id="1-200", service_name="", hwb_code="", reported_at="2024-07-01T08:00:00Z", occupied=3),
+    ], VACANCY_COLUMNS))
+    assert _last_reported(store) == [("1-100", datetime(2024, 7, 3, 12)), ("1-200", datetime(2024, 7, 1, 8))]
+    _consistent(store)
+
+
+def test_last_reported_at_counts_reports_loaded_before_their_service(store: sa.Engine, tmp_path: Path) -> None:
+    """A new service's only named row is rejected while its unnamed rows load: its reports are stored
+    before the service is. When a later delivery brings the service, its last report is the stored
+    one if that is newer than the delivery's."""
+    summary = deliver(store, tmp_path, "1.csv", to_csv([
+        vacancy_row(service_id="NEW-9", service_name="Ash Lodge", capacity=10, occupied=6, vacant_accepting=4,
+                    vacant_reserved=1, reported_at="2024-07-04T12:00:00Z"),  # rejected: 11 > 10
+        vacancy_row(service_id="NEW-9", service_name="", hwb_code="", reported_at="2024-07-05T12:00:00Z"),
+    ], VACANCY_COLUMNS))
+    assert (summary.rows_loaded, summary.rows_rejected) == (1, 1)
+    assert rows(store, "SELECT count(*) FROM service") == [(0,)]
+    deliver(store, tmp_path, "2.csv", to_csv([
+        vacancy_row(service_id="NEW-9", service_name="Ash Lodge", reported_at="2024-07-03T12:00:00Z")],
+        VACANCY_COLUMNS))
+    assert _last_reported(store) == [("NEW-9", datetime(2024, 7, 5, 12))]
+    _consistent(store)

@@ -13,12 +13,20 @@ report at or before AT is at or after 2024-06-14 12:00. All services are in Leed
 - F: first known 07-01 → not known at AT, in neither list.
 - G: one report at 06-14 11:59:59, a second before the window → not reporting.
 - H: known since 03-01 but its only report is after AT → not reporting, never reported ("never").
+- I: known since 03-01, no report at all (last_reported_at NULL) → not reporting, never reported.
+- J: reports 03-05 and 07-02 (after AT) → not reporting as at AT; its latest at AT is 03-05, long
+  before the window (capacity 12, occupied 7, 3 accepting, 2 reserved), found although the
+  service's last report ever (service.last_reported_at) is after AT: a past-dated view.
+- K: reports 06-15 09:00 and 06-22 (after AT) → reporting as at AT, latest 06-15 09:00.
+
+service.last_reported_at is set as the vacancy loader keeps it: each service's latest report ever.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from models.datasets import DatasetQuery, iter_chunks, services_not_reporting, table_columns
@@ -41,8 +49,12 @@ REPORTS = {
     "F": ["2024-07-01 08:00"],
     "G": ["2024-06-13 08:00", "2024-06-14 11:59:59"],
     "H": ["2024-06-16 08:00"],
+    "I": [],
+    "J": ["2024-03-05 07:00", "2024-07-02 08:00"],
+    "K": ["2024-06-15 09:00", "2024-06-22 08:00"],
 }
-FIRST = {"F": "2024-07-01 08:00", "H": "2024-03-01 00:00"}
+FIRST = {"F": "2024-07-01 08:00", "H": "2024-03-01 00:00", "I": "2024-03-01 00:00"}
+FIGURES = {("B", 1): (30, 21, 4, 1), ("J", 0): (12, 7, 3, 2)}  # others: (10, 5, 5, 0)
 
 
 def _seed(engine: sa.Engine) -> None:
@@ -50,20 +62,21 @@ def _seed(engine: sa.Engine) -> None:
         conn.execute(service.insert(), [
             {"service_id": sid, "service_name": f"Service {sid}", "provider_name": None,
              "service_type": "P1_REABLEMENT", "pathway": 1, "hwb_code": LEEDS,
-             "first_reported_at": _dt(FIRST.get(sid, times[0])), "updated_run_id": 1}
+             "first_reported_at": _dt(FIRST.get(sid) or times[0]), "updated_run_id": 1,
+             "last_reported_at": _dt(max(times)) if times else None}
             for sid, times in REPORTS.items()])
         rows = []
         for sid, times in REPORTS.items():
             for i, t in enumerate(times):
-                capacity, occupied, accepting, reserved = (30, 21, 4, 1) if (sid, i) == ("B", 1) else (10, 5, 5, 0)
+                capacity, occupied, accepting, reserved = FIGURES.get((sid, i), (10, 5, 5, 0))
                 rows.append({"service_id": sid, "reported_at": _dt(t), "capacity": capacity, "occupied": occupied,
                              "vacant_accepting": accepting, "vacant_reserved": reserved, "run_id": 1})
         conn.execute(capacity_report.insert(), rows)
 
 
-def _capacity(engine: sa.Engine, limit: int | None = None) -> list[dict[str, Any]]:
+def _capacity(engine: sa.Engine, limit: int | None = None, at: datetime = AT) -> list[dict[str, Any]]:
     names = [c.name for c in table_columns("capacity")]
-    q = DatasetQuery(dataset="capacity", at=AT, at_given=True, where={"hwb": (LEEDS,)}, limit=limit)
+    q = DatasetQuery(dataset="capacity", at=at, at_given=True, where={"hwb": (LEEDS,)}, limit=limit)
     return [dict(zip(names, row)) for chunk in iter_chunks(engine, q) for row in chunk]
 
 
@@ -72,7 +85,7 @@ def test_services_not_reporting_are_the_capacity_rows_not_reporting(store: sa.En
     silent = services_not_reporting(store, AT)
     assert [(r["service_id"], r["reported_at"]) for r in silent] == [
         ("B", _dt("2024-02-10 09:00")), ("E", _dt("2024-06-10 08:00")), ("G", _dt("2024-06-14 11:59:59")),
-        ("H", None)]
+        ("H", None), ("I", None), ("J", _dt("2024-03-05 07:00"))]
     assert silent[0] == {"service_id": "B", "service_name": "Service B", "service_type": "P1_REABLEMENT",
                          "hwb_code": LEEDS, "reported_at": _dt("2024-02-10 09:00")}
     # One definition: exactly the capacity dataset's rows with `reporting` false.
@@ -86,8 +99,8 @@ def test_capacity_latest_report_inside_and_long_before_the_window(store: sa.Engi
     _seed(store)
     for limit in (None, 501):  # the whole export and the preview's limited one
         rows = {r["service_id"]: r for r in _capacity(store, limit)}
-        assert sorted(rows) == ["A", "B", "C", "D", "E", "G", "H"]
-        assert {sid for sid, r in rows.items() if r["reporting"]} == {"A", "C", "D"}
+        assert sorted(rows) == ["A", "B", "C", "D", "E", "G", "H", "I", "J", "K"]
+        assert {sid for sid, r in rows.items() if r["reporting"]} == {"A", "C", "D", "K"}
         b = rows["B"]
         assert (b["reported_at"], b["capacity"], b["occupied"], b["vacant_accepting"], b["vacant_reserved"],
                 b["unavailable"]) == (_dt("2024-02-10 09:00"), 30, 21, 4, 1, 4)
@@ -95,3 +108,60 @@ def test_capacity_latest_report_inside_and_long_before_the_window(store: sa.Engi
         assert rows["D"]["reported_at"] == _dt("2024-06-15 12:00")
         assert rows["E"]["reported_at"] == _dt("2024-06-10 08:00")
         assert rows["H"]["reported_at"] is None and rows["H"]["capacity"] is None
+        assert rows["I"]["reported_at"] is None and rows["I"]["capacity"] is None
+        j = rows["J"]  # past-dated: reported again after AT, so its latest at AT is searched for
+        assert (j["reported_at"], j["capacity"], j["occupied"], j["vacant_accepting"], j["vacant_reserved"],
+                j["unavailable"]) == (_dt("2024-03-05 07:00"), 12, 7, 3, 2, 0)
+        assert rows["K"]["reported_at"] == _dt("2024-06-15 09:00")
+
+
+def _expected(at: datetime) -> dict[str, tuple[Any, ...]]:
+    """Each service known at `at`: (latest report at or before `at` with its figures, reporting), by hand."""
+    naive = at.astimezone(timezone.utc).replace(tzinfo=None)
+    out: dict[str, tuple[Any, ...]] = {}
+    for sid, times in REPORTS.items():
+        if _dt(FIRST.get(sid) or times[0]) > naive:
+            continue
+        before = [(_dt(t), i) for i, t in enumerate(times) if _dt(t) <= naive]
+        if not before:
+            out[sid] = (None, None, None, None, None, False)
+            continue
+        when, i = max(before)
+        out[sid] = (when, *FIGURES.get((sid, i), (10, 5, 5, 0)), when >= naive - timedelta(hours=24))
+    return out
+
+
+@pytest.mark.parametrize("at", [
+    AT,
+    datetime(2024, 3, 5, 8, 0, tzinfo=timezone.utc),  # just after J's first report: everyone reports again later
+    datetime(2024, 6, 16, 7, 59, tzinfo=timezone.utc),  # H one minute before its only report
+    datetime(2024, 6, 21, 0, 0, tzinfo=timezone.utc),  # E's last report inside the window; K silent, reports again
+    datetime(2024, 7, 3, 0, 0, tzinfo=timezone.utc),  # after J's last report: last_reported_at in the window
+    datetime(2024, 8, 1, 0, 0, tzinfo=timezone.utc),  # after every report: each read from last_reported_at
+])
+def test_latest_report_at_any_time_matches_a_hand_search(store: sa.Engine, at: datetime) -> None:
+    """At times before, between and after the services' reports (so last_reported_at is before the
+    window, inside it, after `at`, or NULL), both lists agree with a search done by hand."""
+    _seed(store)
+    expected = _expected(at)
+    for limit in (None, 501):
+        got = {r["service_id"]: (r["reported_at"], r["capacity"], r["occupied"], r["vacant_accepting"],
+                                 r["vacant_reserved"], r["reporting"]) for r in _capacity(store, limit, at)}
+        assert got == expected
+    assert [(r["service_id"], r["reported_at"]) for r in services_not_reporting(store, at)] == sorted(
+        (sid, e[0]) for sid, e in expected.items() if not e[5])
+
+
+def test_last_reports_read_by_key_in_small_groups(store: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last reports read by key go in groups (so DuckDB prunes by them); with groups of one,
+    the silent services fill every group and overflow the last, and the answer is the same."""
+    import models.datasets
+
+    monkeypatch.setattr(models.datasets, "_KEYS_PER_LOOKUP", 1)
+    _seed(store)
+    at = datetime(2024, 8, 1, 0, 0, tzinfo=timezone.utc)
+    expected = _expected(at)
+    assert sum(1 for e in expected.values() if not e[5] and e[0] is not None) > models.datasets._LOOKUPS
+    got = {r["service_id"]: (r["reported_at"], r["capacity"], r["occupied"], r["vacant_accepting"],
+                             r["vacant_reserved"], r["reporting"]) for r in _capacity(store, None, at)}
+    assert got == expected
