@@ -102,7 +102,7 @@ def _refreshed(args: dict[str, Any]) -> tuple[Any, ...]:
 
 def layout(**query_args: Any) -> html.Div:
     theme = "dark" if query_args.get("theme") == "dark" else "light"
-    refresh = _int_arg(query_args.get("refresh"), DEFAULT_REFRESH, 5, 3600)
+    refresh = _int_arg(query_args.get("refresh"), DEFAULT_REFRESH, 2, 3600)
     rotate = _int_arg(query_args.get("rotate"), 0, 0, 3600)
     stale, scope, as_at, *content = _refreshed(query_args)
     return html.Div([
