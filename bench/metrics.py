@@ -148,9 +148,15 @@ def generate(path: Path, scale: Scale) -> None:
     print(f"    capacity_report appended           {time.perf_counter() - t:6.1f} s", flush=True)
     con.execute("CREATE INDEX ix_capacity_report_reported_at ON capacity_report (reported_at)")
     con.execute("DROP TABLE cap_gen")
-    # service.last_reported_at, as the vacancy loader keeps it (models.db.backfill_last_reported_at).
-    con.execute("UPDATE service SET last_reported_at = l.reported_at FROM (SELECT service_id, max(reported_at) "
-                "AS reported_at FROM capacity_report GROUP BY service_id) l WHERE service.service_id = l.service_id")
+    # service.last_reported_at and its report's figures, as the vacancy loader keeps them
+    # (models.db.backfill_last_reported_at).
+    con.execute("UPDATE service SET last_reported_at = l.reported_at, last_capacity = l.capacity, "
+                "last_occupied = l.occupied, last_vacant_accepting = l.vacant_accepting, "
+                "last_vacant_reserved = l.vacant_reserved FROM (SELECT service_id, max(reported_at) AS reported_at, "
+                "arg_max(capacity, reported_at) AS capacity, arg_max(occupied, reported_at) AS occupied, "
+                "arg_max(vacant_accepting, reported_at) AS vacant_accepting, "
+                "arg_max(vacant_reserved, reported_at) AS vacant_reserved "
+                "FROM capacity_report GROUP BY service_id) l WHERE service.service_id = l.service_id")
     n_cap = con.execute("SELECT count(*) FROM capacity_report").fetchone()[0]
     print(f"  capacity_report: {n_cap:,} rows      {time.perf_counter() - t:6.1f} s", flush=True)
 

@@ -293,10 +293,11 @@ def _in(col: sa.ColumnElement[Any], values: tuple[Any, ...]) -> sa.ColumnElement
 
 
 def _known_services(at: datetime, where: Mapping[str, tuple[str, ...]], limit: int | None) -> sa.Select[Any]:
-    """The services known at `at` (first reported by then), filtered, as (service_id, last_reported_at);
-    the first `limit` by id."""
+    """The services known at `at` (first reported by then), filtered, as (service_id, last_reported_at,
+    last_capacity, last_occupied, last_vacant_accepting, last_vacant_reserved); the first `limit` by id."""
     w = where
-    known = (sa.select(service.c.service_id, service.c.last_reported_at)
+    known = (sa.select(service.c.service_id, service.c.last_reported_at, service.c.last_capacity,
+                       service.c.last_occupied, service.c.last_vacant_accepting, service.c.last_vacant_reserved)
              .select_from(service.outerjoin(hwb, hwb.c.hwb_code == service.c.hwb_code))
              .where(service.c.first_reported_at <= at))
     if "icb" in w:
@@ -343,15 +344,14 @@ def _stale_from(at: datetime) -> datetime:
 # How the latest report at or before `at` of a service silent at `at` (no report in the staleness
 # window [stale_from, at]) is found, from service.last_reported_at (its latest report ever loaded):
 #   - last_reported_at < stale_from: that report is its latest at `at` too (nothing came after it,
-#     let alone before `at`): read it by its key, no search;
+#     let alone before `at`), and its figures are on the service row too (last_capacity, ...):
+#     no read of the reports at all;
 #   - last_reported_at NULL: it never reported;
 #   - otherwise (it reported again after `at`: a past-dated view): it must be searched for among
 #     the reports before the window, which on DuckDB reads the service_id of every older report
 #     (~0.35-0.5 s for a year of national reports). Only these services are searched for, and when
 #     there are none (a view at "now", and the benchmark's past-dated views: their silent services
-#     stopped for good) the search reads nothing (an empty join side skips its scan). When there
-#     are some, capacity_select lets that search find the others' reports too: never slower than
-#     searching for every silent service, as before the column.
+#     stopped for good) the search reads nothing (an empty join side skips its scan).
 # A service with a report in the window needs none of this: its latest is found in the window.
 
 
@@ -365,68 +365,32 @@ def _searched(silent: sa.FromClause, stale_from: datetime) -> sa.ColumnElement[b
     return silent.c.last_reported_at >= stale_from
 
 
-# DuckDB turns a join's keys into a filter on the scan its zone maps prune by only when the join has
-# at most this many rows (its `dynamic_or_filter_threshold`, 50 by default); with more it filters by
-# their min and max alone, and a few hundred last reports spread over a year span nearly all of it.
-_KEYS_PER_LOOKUP = 50
-_LOOKUPS = 8  # the last takes all beyond (_LOOKUPS - 1) * _KEYS_PER_LOOKUP silent services, unpruned
-
-
-def _reports_by_key(silent: sa.CTE, by_key: sa.ColumnElement[bool]) -> list[sa.Select[Any]]:
-    """The reports at last_reported_at of the silent services meeting `by_key`.
-
-    Read by key, in groups of _KEYS_PER_LOOKUP in time order, so that DuckDB reads only the row
-    groups holding them (reports are stored roughly in time order): the preview's few silent
-    services cost one small read; a national view's ~150, spread over a year, ~0.26 s against
-    ~0.5 s as one join (93 of 170 row groups). An empty group reads nothing. PostgreSQL uses the key.
-    """
-    cr = capacity_report
-    ranked = (sa.select(silent.c.service_id, silent.c.last_reported_at,
-                        sa.func.row_number().over(order_by=(silent.c.last_reported_at, silent.c.service_id))
-                        .label("n"))
-              .where(by_key).cte("by_key"))
-    out = []
-    for i in range(_LOOKUPS):
-        group = ranked.c.n > i * _KEYS_PER_LOOKUP
-        if i < _LOOKUPS - 1:
-            group = sa.and_(group, ranked.c.n <= (i + 1) * _KEYS_PER_LOOKUP)
-        keys = sa.select(ranked.c.service_id, ranked.c.last_reported_at).where(group).subquery(f"keys{i}")
-        out.append(sa.select(cr.c.service_id, cr.c.reported_at, cr.c.capacity, cr.c.occupied,
-                             cr.c.vacant_accepting, cr.c.vacant_reserved)
-                   .select_from(cr.join(keys, sa.and_(cr.c.service_id == keys.c.service_id,
-                                                      cr.c.reported_at == keys.c.last_reported_at))))
-    return out
-
-
 def capacity_select(q: DatasetQuery) -> sa.Select[Any]:
     """Each service known at `at` (filtered), with its latest report at or before `at`.
 
     Each service's latest report is found first among the reports of the staleness window before
     `at` — a range the store prunes by its zone maps / index, as the capacity metrics do — as one
     aggregate per service (`latest`, as in the metrics layer: `arg_max` in DuckDB). The services
-    with no report in that window (the few not reporting) have theirs read by key from
-    service.last_reported_at, or, if they reported again after `at`, searched for among the older
-    reports (see the note above `_direct`). A limited export (the preview) picks its services first,
-    so only their reports are read.
+    with no report in that window (the few not reporting) have theirs from the service row
+    (last_reported_at and the figures kept with it), or, if they reported again after `at`, searched
+    for among the older reports (see the note above `_direct`). A limited export (the preview) picks
+    its services first, so only their reports are read.
     """
     at = q.at.astimezone(UTC).replace(tzinfo=None)
     stale_from = _stale_from(at)
     cr = capacity_report
     known_ids = _known_services(at, q.where, q.limit).cte("known")
     recent = _latest_reports(known_ids, cr.c.reported_at <= at, cr.c.reported_at >= stale_from).cte("recent")
-    # When some must be searched for, the search reads every older report anyway: the others are
-    # found by it too (at no cost to speak of) rather than read by key besides. `searching` (any
-    # silent service to search for) is worked out with the silent ones, once.
-    silent = (sa.select(known_ids.c.service_id, known_ids.c.last_reported_at,
-                        sa.func.max(sa.case((_searched(known_ids, stale_from), 1), else_=0)).over().label("searching"))
+    silent = (sa.select(known_ids)
               .where(known_ids.c.service_id.not_in(sa.select(recent.c.service_id))).cte("silent"))
-    searching = silent.c.searching == 1
-    by_key = sa.and_(_direct(silent, stale_from), sa.not_(searching))
-    searched_ids = (sa.select(silent.c.service_id)
-                    .where(sa.or_(_searched(silent, stale_from), sa.and_(_direct(silent, stale_from), searching)))
-                    .subquery("searched_ids"))
+    direct = (sa.select(silent.c.service_id, silent.c.last_reported_at.label("reported_at"),
+                        silent.c.last_capacity.label("capacity"), silent.c.last_occupied.label("occupied"),
+                        silent.c.last_vacant_accepting.label("vacant_accepting"),
+                        silent.c.last_vacant_reserved.label("vacant_reserved"))
+              .where(_direct(silent, stale_from)))
+    searched_ids = sa.select(silent.c.service_id).where(_searched(silent, stale_from)).subquery("searched_ids")
     searched = _latest_reports(searched_ids, cr.c.reported_at < stale_from)
-    reports = sa.union_all(sa.select(recent), *_reports_by_key(silent, by_key), searched).subquery("latest")
+    reports = sa.union_all(sa.select(recent), direct, searched).subquery("latest")
     stmt = (
         sa.select(
             service.c.service_id, service.c.service_name, service.c.provider_name, service.c.service_type,

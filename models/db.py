@@ -67,8 +67,8 @@ def create_schema(engine: Engine) -> None:
             # Migrations go here, one step per version, all in this one transaction.
             if int(row[0]) < 2 and is_duckdb(conn):
                 _rebuild_without_primary_key(conn, ("hub_case", "hub_case_version"))
-            if int(row[0]) < 3:
-                _add_last_reported_at(conn)
+            if int(row[0]) < 4:
+                _add_last_report(conn, with_reported_at=int(row[0]) < 3)
             conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 
@@ -84,24 +84,38 @@ def _rebuild_without_primary_key(conn: Connection, names: tuple[str, ...]) -> No
         conn.execute(sa.text(f"DROP TABLE {name}_schema1"))
 
 
-def _add_last_reported_at(conn: Connection) -> None:
-    """Schema 3: service.last_reported_at, filled from the reports already stored.
+LAST_REPORT_COLUMNS = ("last_capacity", "last_occupied", "last_vacant_accepting", "last_vacant_reserved")
 
-    IF NOT EXISTS: `create_all` above has already made the column when it created the table in
+
+def _add_last_report(conn: Connection, with_reported_at: bool) -> None:
+    """Schema 3: service.last_reported_at; schema 4: service.last_capacity, last_occupied,
+    last_vacant_accepting, last_vacant_reserved (the figures of that report); both filled from the
+    reports already stored, in one pass.
+
+    IF NOT EXISTS: `create_all` above has already made the columns when it created the table in
     this same run (a store older than the service table). No reflection (duckdb_engine breaks on it).
     """
-    column_type = service.c.last_reported_at.type.compile(dialect=conn.dialect)
-    conn.execute(sa.text(f"ALTER TABLE service ADD COLUMN IF NOT EXISTS last_reported_at {column_type}"))
+    names = (("last_reported_at",) if with_reported_at else ()) + LAST_REPORT_COLUMNS
+    for name in names:
+        column_type = service.c[name].type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE service ADD COLUMN IF NOT EXISTS {name} {column_type}"))
     backfill_last_reported_at(conn)
 
 
 def backfill_last_reported_at(conn: Connection) -> None:
-    """Set each service's last_reported_at to its latest stored report (a service with none keeps
-    NULL): the schema-3 migration, and what a writer that bypasses the vacancy loader (test seeds)
-    runs after inserting reports directly."""
+    """Set each service's last_reported_at to its latest stored report and last_capacity,
+    last_occupied, last_vacant_accepting, last_vacant_reserved to that report's figures (a service
+    with none keeps NULL): the schema-3/4 migration, and what a writer that bypasses the vacancy
+    loader (test seeds) runs after inserting reports directly. (service_id, reported_at) is unique
+    in capacity_report, so the report at the latest reported_at is one row."""
     conn.execute(sa.text("""
-        UPDATE service SET last_reported_at = latest.reported_at
-        FROM (SELECT service_id, max(reported_at) AS reported_at FROM capacity_report GROUP BY service_id) AS latest
+        UPDATE service SET last_reported_at = latest.reported_at, last_capacity = latest.capacity,
+                           last_occupied = latest.occupied, last_vacant_accepting = latest.vacant_accepting,
+                           last_vacant_reserved = latest.vacant_reserved
+        FROM (SELECT r.service_id, r.reported_at, r.capacity, r.occupied, r.vacant_accepting, r.vacant_reserved
+              FROM capacity_report r
+              JOIN (SELECT service_id, max(reported_at) AS reported_at FROM capacity_report GROUP BY service_id) AS m
+                ON m.service_id = r.service_id AND m.reported_at = r.reported_at) AS latest
         WHERE service.service_id = latest.service_id
     """))
 

@@ -18,8 +18,9 @@ metadata = MetaData()
 run_id_seq = Sequence("ingest_run_id_seq", metadata=metadata)
 export_id_seq = Sequence("export_id_seq", metadata=metadata)
 
-# 2: hub_case / hub_case_version without a primary key on DuckDB; 3: service.last_reported_at
-SCHEMA_VERSION = 3
+# 2: hub_case / hub_case_version without a primary key on DuckDB; 3: service.last_reported_at;
+# 4: service.last_capacity, last_occupied, last_vacant_accepting, last_vacant_reserved
+SCHEMA_VERSION = 4
 
 meta = Table(
     "meta", metadata,
@@ -100,6 +101,12 @@ service = Table(
     # loader in the load's transaction. A service silent at `at` whose last_reported_at is before the
     # staleness window has its latest report there: no scan of the older reports (models.datasets).
     Column("last_reported_at", DateTime),
+    # The figures of that report (NULL with it), kept with it: such a silent service's latest report
+    # is read from here, with no read of the reports at all.
+    Column("last_capacity", Integer),
+    Column("last_occupied", Integer),
+    Column("last_vacant_accepting", Integer),
+    Column("last_vacant_reserved", Integer),
 )
 
 capacity_report = Table(

@@ -3,9 +3,11 @@
 Natural key (service_id, reported_at): a later delivery of the same key
 replaces the values. The service table keeps the latest name, type and HWB
 (by report time, so an old report delivered late does not undo a rename),
-first_reported_at is the earliest report ever seen and last_reported_at the
-latest (kept in the load's transaction; models.datasets reads the silent
-services' last reports by it).
+first_reported_at is the earliest report ever seen, last_reported_at the
+latest and last_capacity, last_occupied, last_vacant_accepting,
+last_vacant_reserved that report's figures (kept in the load's transaction;
+models.datasets takes the silent services' last reports from them). A tie on
+reported_at goes to the later delivery, as the report itself does.
 """
 from __future__ import annotations
 
@@ -136,7 +138,8 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> _Checked:
 
 
 def _services(v: Validation, good: pa.Table) -> pa.Table:
-    """Per service in this delivery: its span of reports and its latest attributes.
+    """Per service in this delivery: its span of reports, its latest attributes and its latest
+    report's figures.
 
     The good rows hold one row per (service_id, reported_at), so a service's latest report
     is the one with the greatest reported_at; `named` means the latest report that carries
@@ -148,6 +151,10 @@ def _services(v: Validation, good: pa.Table) -> pa.Table:
             SELECT service_id,
                    min(reported_at) AS first_reported_at,
                    max(reported_at) AS latest_reported_at,
+                   arg_max_null(capacity, reported_at) AS latest_capacity,
+                   arg_max_null(occupied, reported_at) AS latest_occupied,
+                   arg_max_null(vacant_accepting, reported_at) AS latest_vacant_accepting,
+                   arg_max_null(vacant_reserved, reported_at) AS latest_vacant_reserved,
                    arg_max_null(service_type, reported_at) AS service_type,
                    arg_max_null(pathway, reported_at) AS pathway,
                    COALESCE(arg_max_null(service_name, reported_at),
@@ -164,30 +171,45 @@ def _services(v: Validation, good: pa.Table) -> pa.Table:
 
 def _upsert(conn: Connection, run_id: int) -> None:
     params = {"run_id": run_id}
-    # Per service in this delivery (worked out while checking, see `_services`): its span of reports
-    # and latest attributes; is_latest says whether this delivery holds the newest report the store
-    # will have, against the stored service's last_reported_at (its latest report ever loaded, kept
-    # below: no read of the stored reports); is_new whether the store has no such service yet.
+    # Per service in this delivery (worked out while checking, see `_services`): its span of reports,
+    # latest attributes and latest report's figures; is_latest says whether this delivery holds the
+    # newest report the store will have, against the stored service's last_reported_at (its latest
+    # report ever loaded, kept below: no read of the stored reports; on a tie this delivery's report
+    # replaces the stored one, so its figures are the last); is_new whether the store has no such
+    # service yet.
     conn.execute(sa.text("""
         CREATE TEMP TABLE stage_service AS
         SELECT s.service_id, s.first_reported_at, s.latest_reported_at, s.service_type, s.pathway,
-               s.service_name, s.hwb_code, s.provider_name,
+               s.service_name, s.hwb_code, s.provider_name, s.latest_capacity, s.latest_occupied,
+               s.latest_vacant_accepting, s.latest_vacant_reserved,
                (s.latest_reported_at >= COALESCE(v.last_reported_at, s.latest_reported_at)) AS is_latest,
                v.service_id IS NULL AS is_new
         FROM stage_service_in s LEFT JOIN service v ON v.service_id = s.service_id
     """))
     # A new service's last report is this delivery's latest, or a stored one if reports of it were
-    # loaded before it was (a delivery whose rows naming it were all rejected): those are looked for
-    # only when the delivery brings new services (an empty join side reads no reports).
+    # loaded before it was (a delivery whose rows naming it were all rejected; on a tie this
+    # delivery's, which replaces it): those are looked for only when the delivery brings new services
+    # (an empty join side reads no reports).
     conn.execute(sa.text("""
         INSERT INTO service (service_id, service_name, provider_name, service_type, pathway, hwb_code,
-                             first_reported_at, last_reported_at, updated_run_id)
+                             first_reported_at, last_reported_at, last_capacity, last_occupied,
+                             last_vacant_accepting, last_vacant_reserved, updated_run_id)
         SELECT s.service_id, s.service_name, s.provider_name, s.service_type, s.pathway, s.hwb_code,
-               s.first_reported_at, GREATEST(s.latest_reported_at, stored.reported_at), :run_id
+               s.first_reported_at, GREATEST(s.latest_reported_at, stored.reported_at),
+               CASE WHEN stored.reported_at > s.latest_reported_at THEN stored.capacity ELSE s.latest_capacity END,
+               CASE WHEN stored.reported_at > s.latest_reported_at THEN stored.occupied ELSE s.latest_occupied END,
+               CASE WHEN stored.reported_at > s.latest_reported_at
+                    THEN stored.vacant_accepting ELSE s.latest_vacant_accepting END,
+               CASE WHEN stored.reported_at > s.latest_reported_at
+                    THEN stored.vacant_reserved ELSE s.latest_vacant_reserved END,
+               :run_id
         FROM stage_service s
-        LEFT JOIN (SELECT r.service_id, max(r.reported_at) AS reported_at
-                   FROM capacity_report r JOIN stage_service n ON n.service_id = r.service_id AND n.is_new
-                   GROUP BY r.service_id) AS stored ON stored.service_id = s.service_id
+        LEFT JOIN (SELECT r.service_id, r.reported_at, r.capacity, r.occupied, r.vacant_accepting, r.vacant_reserved
+                   FROM capacity_report r
+                   JOIN (SELECT r.service_id, max(r.reported_at) AS reported_at
+                         FROM capacity_report r JOIN stage_service n ON n.service_id = r.service_id AND n.is_new
+                         GROUP BY r.service_id) AS m ON m.service_id = r.service_id AND m.reported_at = r.reported_at
+                   ) AS stored ON stored.service_id = s.service_id
         WHERE s.is_new AND s.service_name IS NOT NULL AND s.hwb_code IS NOT NULL
         ON CONFLICT (service_id) DO NOTHING
     """), params)
@@ -196,6 +218,12 @@ def _upsert(conn: Connection, run_id: int) -> None:
             first_reported_at = CASE WHEN s.first_reported_at < service.first_reported_at
                                      THEN s.first_reported_at ELSE service.first_reported_at END,
             last_reported_at = GREATEST(service.last_reported_at, s.latest_reported_at),
+            last_capacity = CASE WHEN s.is_latest THEN s.latest_capacity ELSE service.last_capacity END,
+            last_occupied = CASE WHEN s.is_latest THEN s.latest_occupied ELSE service.last_occupied END,
+            last_vacant_accepting = CASE WHEN s.is_latest THEN s.latest_vacant_accepting
+                                         ELSE service.last_vacant_accepting END,
+            last_vacant_reserved = CASE WHEN s.is_latest THEN s.latest_vacant_reserved
+                                        ELSE service.last_vacant_reserved END,
             service_name = CASE WHEN s.is_latest THEN COALESCE(s.service_name, service.service_name) ELSE service.service_name END,
             provider_name = CASE WHEN s.is_latest THEN COALESCE(s.provider_name, service.provider_name) ELSE service.provider_name END,
             service_type = CASE WHEN s.is_latest THEN s.service_type ELSE service.service_type END,

@@ -188,7 +188,8 @@ def test_kill_9_mid_load_leaves_store_as_before_and_rerun_completes(duck_store: 
     proc.wait(10)
     con = duckdb.connect(str(tmp_path / "store.duckdb"))
     assert con.execute("SELECT service_id FROM capacity_report").fetchall() == [("KEEP",)]
-    assert con.execute("SELECT service_id, last_reported_at FROM service").fetchall() == [("KEEP", datetime(2023, 1, 1))]
+    assert con.execute("SELECT service_id, last_reported_at, last_capacity, last_occupied, last_vacant_accepting, "
+                       "last_vacant_reserved FROM service").fetchall() == [("KEEP", datetime(2023, 1, 1), 20, 12, 5, 1)]
     assert con.execute("SELECT status FROM ingest_run ORDER BY run_id").fetchall() == [("ok",), ("running",)]
     con.close()
     proc = _ingest_process("vacancy", big, env)
@@ -197,9 +198,13 @@ def test_kill_9_mid_load_leaves_store_as_before_and_rerun_completes(duck_store: 
     assert json.loads(out)["rows_loaded"] == 600_000
     con = duckdb.connect(str(tmp_path / "store.duckdb"))
     assert con.execute("SELECT count(*) FROM capacity_report").fetchall() == [(600_001,)]
-    # Each service's last_reported_at is its latest report (kept in the same transaction as the reports).
-    assert con.execute("SELECT count(*), count(*) FILTER (WHERE s.last_reported_at = r.m) FROM service s "
-                       "JOIN (SELECT service_id, max(reported_at) AS m FROM capacity_report GROUP BY 1) r "
+    # Each service's last_reported_at is its latest report and the last_* figures that report's (kept in
+    # the same transaction as the reports).
+    assert con.execute("SELECT count(*), count(*) FILTER (WHERE s.last_reported_at = r.m AND (s.last_capacity, "
+                       "s.last_occupied, s.last_vacant_accepting, s.last_vacant_reserved) = (r.c, r.o, r.a, r.v)) "
+                       "FROM service s JOIN (SELECT service_id, max(reported_at) AS m, arg_max(capacity, reported_at) "
+                       "AS c, arg_max(occupied, reported_at) AS o, arg_max(vacant_accepting, reported_at) AS a, "
+                       "arg_max(vacant_reserved, reported_at) AS v FROM capacity_report GROUP BY 1) r "
                        "USING (service_id)").fetchall() == [(2001, 2001)]
     assert con.execute("SELECT status FROM ingest_run ORDER BY run_id").fetchall() == [("ok",), ("failed",), ("ok",)]
     con.close()

@@ -153,27 +153,55 @@ def _last_reported(engine: sa.Engine) -> list[tuple]:
     return rows(engine, "SELECT service_id, last_reported_at FROM service ORDER BY service_id")
 
 
+def _last_figures(engine: sa.Engine) -> list[tuple]:
+    return rows(engine, "SELECT service_id, last_capacity, last_occupied, last_vacant_accepting, last_vacant_reserved "
+                        "FROM service ORDER BY service_id")
+
+
 def _consistent(engine: sa.Engine) -> None:
-    """service.last_reported_at is each service's latest report in the store (NULL for none)."""
+    """service.last_reported_at is each service's latest report in the store (NULL for none) and its
+    last_* figures that report's."""
     assert rows(engine, "SELECT s.service_id FROM service s LEFT JOIN (SELECT service_id, max(reported_at) AS m "
-                        "FROM capacity_report GROUP BY service_id) r ON r.service_id = s.service_id "
-                        "WHERE s.last_reported_at IS DISTINCT FROM r.m") == []
+                        "FROM capacity_report GROUP BY service_id) m ON m.service_id = s.service_id "
+                        "LEFT JOIN capacity_report r ON r.service_id = m.service_id AND r.reported_at = m.m "
+                        "WHERE s.last_reported_at IS DISTINCT FROM m.m OR s.last_capacity IS DISTINCT FROM r.capacity "
+                        "OR s.last_occupied IS DISTINCT FROM r.occupied "
+                        "OR s.last_vacant_accepting IS DISTINCT FROM r.vacant_accepting "
+                        "OR s.last_vacant_reserved IS DISTINCT FROM r.vacant_reserved") == []
 
 
 def test_last_reported_at_is_the_latest_report_ever_loaded(store: sa.Engine, tmp_path: Path) -> None:
     deliver(store, tmp_path, "1.csv", to_csv([
-        vacancy_row(reported_at="2024-07-01T12:00:00Z"), vacancy_row(reported_at="2024-07-02T12:00:00Z"),
+        vacancy_row(reported_at="2024-07-01T12:00:00Z", occupied=2), vacancy_row(reported_at="2024-07-02T12:00:00Z"),
         vacancy_row(service_id="1-200", service_name="Oak Team", reported_at="2024-07-01T08:00:00Z"),
     ], VACANCY_COLUMNS))
     assert _last_reported(store) == [("1-100", datetime(2024, 7, 2, 12)), ("1-200", datetime(2024, 7, 1, 8))]
-    # A late, older report does not lower it; a newer one raises it; the same key re-sent keeps it.
-    deliver(store, tmp_path, "2.csv", to_csv([vacancy_row(reported_at="2024-06-30T12:00:00Z")], VACANCY_COLUMNS))
+    assert _last_figures(store) == [("1-100", 20, 12, 5, 1), ("1-200", 20, 12, 5, 1)]
+    # A late, older report does not lower it (nor change its figures); a newer one raises it; the same
+    # key re-sent keeps it, with the re-sent figures (the report itself is replaced by them).
+    deliver(store, tmp_path, "2.csv", to_csv([vacancy_row(reported_at="2024-06-30T12:00:00Z", vacant_accepting=0)],
+                                             VACANCY_COLUMNS))
     assert _last_reported(store)[0] == ("1-100", datetime(2024, 7, 2, 12))
+    assert _last_figures(store)[0] == ("1-100", 20, 12, 5, 1)
     deliver(store, tmp_path, "3.csv", to_csv([
-        vacancy_row(reported_at="2024-07-03T12:00:00Z"),
+        vacancy_row(reported_at="2024-07-03T12:00:00Z", capacity=30, vacant_reserved=0),
         vacancy_row(service_id="1-200", service_name="", hwb_code="", reported_at="2024-07-01T08:00:00Z", occupied=3),
     ], VACANCY_COLUMNS))
     assert _last_reported(store) == [("1-100", datetime(2024, 7, 3, 12)), ("1-200", datetime(2024, 7, 1, 8))]
+    assert _last_figures(store) == [("1-100", 30, 12, 5, 0), ("1-200", 20, 3, 5, 1)]
+    _consistent(store)
+
+
+def test_last_report_figures_follow_the_key_rule_within_a_delivery(store: sa.Engine, tmp_path: Path) -> None:
+    """The same key twice in one delivery: the later row is the correction, for the report and for
+    the figures kept on the service."""
+    deliver(store, tmp_path, "1.csv", to_csv([
+        vacancy_row(reported_at="2024-07-02T12:00:00Z", occupied=1),
+        vacancy_row(reported_at="2024-07-01T12:00:00Z", occupied=2),
+        vacancy_row(reported_at="2024-07-02T12:00:00Z", occupied=4),
+    ], VACANCY_COLUMNS))
+    assert rows(store, "SELECT occupied FROM capacity_report WHERE reported_at = '2024-07-02 12:00:00'") == [(4,)]
+    assert _last_figures(store) == [("1-100", 20, 4, 5, 1)]
     _consistent(store)
 
 
@@ -184,7 +212,7 @@ def test_last_reported_at_counts_reports_loaded_before_their_service(store: sa.E
     summary = deliver(store, tmp_path, "1.csv", to_csv([
         vacancy_row(service_id="NEW-9", service_name="Ash Lodge", capacity=10, occupied=6, vacant_accepting=4,
                     vacant_reserved=1, reported_at="2024-07-04T12:00:00Z"),  # rejected: 11 > 10
-        vacancy_row(service_id="NEW-9", service_name="", hwb_code="", reported_at="2024-07-05T12:00:00Z"),
+        vacancy_row(service_id="NEW-9", service_name="", hwb_code="", reported_at="2024-07-05T12:00:00Z", occupied=9),
     ], VACANCY_COLUMNS))
     assert (summary.rows_loaded, summary.rows_rejected) == (1, 1)
     assert rows(store, "SELECT count(*) FROM service") == [(0,)]
@@ -192,4 +220,14 @@ def test_last_reported_at_counts_reports_loaded_before_their_service(store: sa.E
         vacancy_row(service_id="NEW-9", service_name="Ash Lodge", reported_at="2024-07-03T12:00:00Z")],
         VACANCY_COLUMNS))
     assert _last_reported(store) == [("NEW-9", datetime(2024, 7, 5, 12))]
+    assert _last_figures(store) == [("NEW-9", 20, 9, 5, 1)]
+    _consistent(store)
+    # A new service whose stored report ties with the delivery's newest: the delivery's replaces it.
+    deliver(store, tmp_path, "3.csv", to_csv([
+        vacancy_row(service_id="NEW-8", service_name="", hwb_code="", reported_at="2024-07-05T12:00:00Z")],
+        VACANCY_COLUMNS))
+    deliver(store, tmp_path, "4.csv", to_csv([
+        vacancy_row(service_id="NEW-8", service_name="Birch Court", reported_at="2024-07-05T12:00:00Z", occupied=7)],
+        VACANCY_COLUMNS))
+    assert _last_figures(store) == [("NEW-8", 20, 7, 5, 1), ("NEW-9", 20, 9, 5, 1)]
     _consistent(store)

@@ -19,7 +19,8 @@ report at or before AT is at or after 2024-06-14 12:00. All services are in Leed
   service's last report ever (service.last_reported_at) is after AT: a past-dated view.
 - K: reports 06-15 09:00 and 06-22 (after AT) → reporting as at AT, latest 06-15 09:00.
 
-service.last_reported_at is set as the vacancy loader keeps it: each service's latest report ever.
+service.last_reported_at and its figures are set as the vacancy loader keeps them: each service's latest
+report ever.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from models.db import backfill_last_reported_at
 from models.datasets import DatasetQuery, iter_chunks, services_not_reporting, table_columns
 from models.tables import capacity_report, service
 
@@ -63,7 +65,7 @@ def _seed(engine: sa.Engine) -> None:
             {"service_id": sid, "service_name": f"Service {sid}", "provider_name": None,
              "service_type": "P1_REABLEMENT", "pathway": 1, "hwb_code": LEEDS,
              "first_reported_at": _dt(FIRST.get(sid) or times[0]), "updated_run_id": 1,
-             "last_reported_at": _dt(max(times)) if times else None}
+             "last_reported_at": None}
             for sid, times in REPORTS.items()])
         rows = []
         for sid, times in REPORTS.items():
@@ -72,6 +74,7 @@ def _seed(engine: sa.Engine) -> None:
                 rows.append({"service_id": sid, "reported_at": _dt(t), "capacity": capacity, "occupied": occupied,
                              "vacant_accepting": accepting, "vacant_reserved": reserved, "run_id": 1})
         conn.execute(capacity_report.insert(), rows)
+        backfill_last_reported_at(conn)  # last_reported_at and its figures, as the vacancy loader keeps them
 
 
 def _capacity(engine: sa.Engine, limit: int | None = None, at: datetime = AT) -> list[dict[str, Any]]:
@@ -152,16 +155,20 @@ def test_latest_report_at_any_time_matches_a_hand_search(store: sa.Engine, at: d
         (sid, e[0]) for sid, e in expected.items() if not e[5])
 
 
-def test_last_reports_read_by_key_in_small_groups(store: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The last reports read by key go in groups (so DuckDB prunes by them); with groups of one,
-    the silent services fill every group and overflow the last, and the answer is the same."""
-    import models.datasets
-
-    monkeypatch.setattr(models.datasets, "_KEYS_PER_LOOKUP", 1)
+def test_silent_services_last_reports_come_from_the_service_row(store: sa.Engine) -> None:
+    """A service silent since before the window has its last report from service.last_reported_at and
+    the figures kept with it: with every report gone, the answer after every report is the same."""
     _seed(store)
     at = datetime(2024, 8, 1, 0, 0, tzinfo=timezone.utc)
     expected = _expected(at)
-    assert sum(1 for e in expected.values() if not e[5] and e[0] is not None) > models.datasets._LOOKUPS
-    got = {r["service_id"]: (r["reported_at"], r["capacity"], r["occupied"], r["vacant_accepting"],
-                             r["vacant_reserved"], r["reporting"]) for r in _capacity(store, None, at)}
-    assert got == expected
+    assert not any(e[5] for e in expected.values())  # every service silent, I never reported
+    assert expected["B"][:5] == (_dt("2024-02-10 09:00"), 30, 21, 4, 1)
+    assert expected["J"][:5] == (_dt("2024-07-02 08:00"), 10, 5, 5, 0)
+    with store.begin() as conn:
+        conn.execute(capacity_report.delete())
+    for limit in (None, 501):
+        got = {r["service_id"]: (r["reported_at"], r["capacity"], r["occupied"], r["vacant_accepting"],
+                                 r["vacant_reserved"], r["reporting"]) for r in _capacity(store, limit, at)}
+        assert got == expected
+    assert [(r["service_id"], r["reported_at"]) for r in services_not_reporting(store, at)] == sorted(
+        (sid, e[0]) for sid, e in expected.items())
