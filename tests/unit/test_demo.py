@@ -74,13 +74,28 @@ def _mod11_ok(number: str) -> bool:
     return check != 10 and check == int(number[9])
 
 
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "reference"
+
+
 def _upper_tier_codes() -> set[str]:
+    """Upper-tier authorities from the published mySociety list beside the repo (../shared); in a clone
+    without it, from the reference geography the project ships (built from that same list)."""
+    if not REFERENCE.exists():
+        codes: set[str] = set()
+        for name, column in (("hwbs.csv", "hwb_code"), ("hwb_aliases.csv", "code")):
+            with open(SHIPPED / name, newline="", encoding="utf-8") as f:
+                codes |= {r[column] for r in csv.DictReader(f)}
+        return codes
     with open(REFERENCE / "mysociety_uk_local_authorities_current.csv", newline="", encoding="utf-8") as f:
         return {r["gss-code"] for r in csv.DictReader(f)
                 if r["nation"] == "England" and r["local-authority-type"] in ("CTY", "UA", "MD", "LBO")}
 
 
 def _trust_icbs() -> dict[str, str]:
+    """Acute trusts from the published ODS extract beside the repo; without it, the shipped trust list."""
+    if not REFERENCE.exists():
+        with open(SHIPPED / "trusts.csv", newline="", encoding="utf-8") as f:
+            return {r["trust_code"]: r["icb_code"] for r in csv.DictReader(f)}
     with open(REFERENCE / "brc_ods_nhs_trusts_etr_2021.csv", newline="", encoding="utf-8") as f:
         return {r["org_code"]: r["high_level_health_geography"] for r in csv.DictReader(f)}
 
