@@ -16,7 +16,7 @@ from dashboard.cache import cached_rows, cached_value
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col
 from dashboard.components.tile import tile, tile_row
 from dashboard.formatting import format_time
-from dashboard.labels import DELAY_REASON_LABELS, IC_OUTCOME_LABELS, PATHWAY_SHORT, SERVICE_TYPES
+from dashboard.labels import DELAY_REASON_LABELS, PATHWAY_SHORT, SERVICE_TYPES
 from dashboard.state import FilterState
 from models.cases import longest_waits
 from models.db import get_engine

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -26,7 +26,7 @@ from models.metrics import (
 )
 from models.dialects import latest
 from models.periods import (
-    GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, london_date_of, period_param,
+    GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, period_param,
     period_params, periods_table,
 )
 from models.tables import capacity_report, hub_case, hwb, hwb_alias, icb, ingest_run, place, service, sitrep_value

@@ -20,7 +20,6 @@ from plotly.io.json import to_json_plotly
 from dashboard import data, sections
 from dashboard.cache import shared_view
 from dashboard.components.common import guarded
-from dashboard.concurrency import run_parallel
 from dashboard.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS
 from dashboard.state import FilterState

@@ -2,8 +2,6 @@
 minutes nationally) must not throw away the case metrics' answers, and must show at once in its own."""
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 import sqlalchemy as sa
 
