@@ -330,14 +330,12 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
         if svc is not None:
             frm = frm.outerjoin(svc, svc.c.service_id == c.c.destination_service_id)
         scope = Scope(pcols, c=c)
-        spans = list(dict.fromkeys(m.span for m in metrics))
-        if not single and None not in spans:
+        if not single and metric.span is not None:
             # constant bounds over all periods, pushed into the scan, before the join to the periods
-            # (`_batch_key` gives a batch one span; were there several, a case inside any would be read)
-            filters.append(sa.or_(*[
-                sa.and_(c.c[start] <= sa.bindparam("span_to", type_=sa.DateTime),
-                        sa.or_(c.c[end].is_(None), c.c[end] >= sa.bindparam("span_from", type_=sa.DateTime)))
-                for start, end in spans if start is not None]))
+            # (every member of a batch has this span: see `_batch_key`)
+            start, end = (c.c[name] for name in metric.span)
+            filters.append(sa.and_(start <= sa.bindparam("span_to", type_=sa.DateTime),
+                                   sa.or_(end.is_(None), end >= sa.bindparam("span_from", type_=sa.DateTime))))
         dim_expr = {
             "hwb": c.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
             "place": h.c.place_code if h is not None else None, "pathway": c.c.pathway,
@@ -615,7 +613,11 @@ def _result(prep: _Prepared, group_dims: tuple[str, ...], fetched: list[dict[str
 
 
 def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
-    prep = _prepare(engine, q)
+    return _run_one(engine, _prepare(engine, q))
+
+
+def _run_one(engine: Engine, prep: _Prepared) -> MetricResult:
+    q = prep.q
     plan = _plan(engine.dialect, (prep.metric.name,), ((),), len(prep.periods), q.by, tuple(sorted(prep.where)),
                  q.grain)
     fetched, version = _fetch(engine, plan, _params(prep.metric, prep.periods, prep.where))
@@ -651,12 +653,12 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricRe
     for i, prep in enumerate(preps):
         key = _batch_key(prep)
         if key is None:
-            results[i] = run_query(engine, prep.q)
+            results[i] = _run_one(engine, prep)
         else:
             groups.setdefault(key, []).append(i)
     for members in groups.values():
         if len(members) == 1:
-            results[members[0]] = run_query(engine, preps[members[0]].q)
+            results[members[0]] = _run_one(engine, preps[members[0]])
             continue
         batch = [preps[i] for i in members]
         # A filter every member shares goes into the WHERE clause (it prunes the scan); the rest are the members' own.
