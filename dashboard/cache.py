@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from models import settings
 from models.db import get_engine
 from models.metrics import REGISTRY
-from models.query import MetricQuery, MetricResult, feed_versions, run_queries, run_query, source_version
+from models.query import MetricQuery, MetricResult, feed_versions, run_queries, source_version
 
 EXTENSION_KEY = "homeward_cache"
 STATE_KEY = "homeward_cache_state"
@@ -209,17 +209,7 @@ def _from_plain(data: dict[str, Any], q: MetricQuery) -> MetricResult:
 
 def cached_query(q: MetricQuery, engine: Engine | None = None) -> MetricResult:
     """run_query through the cache; outside a Flask app it simply runs the query."""
-    engine = engine or get_engine()
-    cache, state = _current_cache(), _current_state()
-    if cache is None or state is None:
-        return run_query(engine, q)
-    versions = state.feed_versions(engine)
-    key = _key(q, _source_version(q, versions))
-    # "Now" moves on even when no data arrives (waits grow by the minute), so
-    # an unpinned query is kept only briefly; pinned ones until evicted.
-    plain = state.single_flight(cache, key, lambda: _to_plain(run_query(engine, q)),
-                                timeout=60 if q.at is None else None)
-    return _stamped(_from_plain(plain, q), versions)
+    return cached_queries([q], engine)[0]
 
 
 def cached_queries(queries: Sequence[MetricQuery], engine: Engine | None = None) -> list[MetricResult]:

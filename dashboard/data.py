@@ -157,15 +157,6 @@ def tiles_data(specs: Sequence[TileSpec], state: FilterState) -> list[TileData]:
     return out
 
 
-def tile_data(spec: TileSpec, state: FilterState) -> TileData:
-    return tiles_data([spec], state)[0]
-
-
-def by_dimension(name: str, state: FilterState, dim: str, **kwargs: Any) -> dict[Any, float | None]:
-    """{dimension value: value} for one metric split by one dimension."""
-    return by_dimensions([(name, kwargs)], state, dim)[0]
-
-
 def by_dimensions(asked: Sequence[tuple[str, Mapping[str, Any]]], state: FilterState,
                   dim: str) -> list[dict[Any, float | None]]:
     """`by_dimension` for several metrics at once, as (name, `metric_query` keywords)."""
