@@ -9,7 +9,7 @@ a difference found later, is mended in one module and not in every metric.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -59,26 +59,19 @@ class london_date(FunctionElement[Any]):
         super().__init__(ts)
 
 
-def _london_date_sql(element: london_date, compiler: Any, array: Callable[[list[str]], str], **kw: Any) -> str:
+@compiles(london_date)
+def _london_date(element: london_date, compiler: Any, **kw: Any) -> str:
+    """The same SQL in both stores (DuckDB reads PostgreSQL's ARRAY[...] too)."""
     ts = compiler.process(list(element.clauses)[0], **kw)
     index = f"CAST(EXTRACT(year FROM {ts}) AS INTEGER) - {_RULES_FROM - 1}"
+
+    def array(instants: list[str]) -> str:
+        return "ARRAY[" + ", ".join(f"TIMESTAMP '{x}'" for x in instants) + "]"
     return (f"CASE WHEN {ts} < TIMESTAMP '{_RULES_FROM}-01-01 00:00:00' OR {ts} >= TIMESTAMP '{_RULES_TO + 1}-01-01 00:00:00' "
             f"THEN CAST(timezone('{LONDON}', timezone('UTC', {ts})) AS DATE) "
             f"WHEN EXTRACT(hour FROM {ts}) = 23 AND {ts} >= ({array(_BST_STARTS)})[{index}] "
             f"AND {ts} < ({array(_BST_ENDS)})[{index}] THEN CAST({ts} AS DATE) + 1 "
             f"ELSE CAST({ts} AS DATE) END")
-
-
-@compiles(london_date)
-def _london_date(element: london_date, compiler: Any, **kw: Any) -> str:  # PostgreSQL
-    return _london_date_sql(element, compiler,
-                            lambda xs: "ARRAY[" + ", ".join(f"TIMESTAMP '{x}'" for x in xs) + "]", **kw)
-
-
-@compiles(london_date, "duckdb")
-def _london_date_duckdb(element: london_date, compiler: Any, **kw: Any) -> str:
-    return _london_date_sql(element, compiler,
-                            lambda xs: "[" + ", ".join(f"TIMESTAMP '{x}'" for x in xs) + "]", **kw)
 
 
 def whole_days(start: ColumnElement[Any], end: ColumnElement[Any]) -> ColumnElement[Any]:
