@@ -29,9 +29,27 @@ def __getattr__(name: str) -> Any:  # lazily, for `gunicorn app:server`
     raise AttributeError(name)
 
 
+def _port_in_use(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from models.db import init_store
 
+    # Asked first: with the port taken, the server would stop after the scheduler and the warm-up
+    # had started on the store, and the process would end untidily.
+    if _port_in_use(args.host, args.port):
+        print(f"port {args.port} on {args.host} is in use: stop what holds it, or choose another with --port",
+              file=sys.stderr)
+        return 2
     init_store()
     dash_app = create_app(start_scheduler=not args.no_scheduler)
     from dashboard.server import warm_up

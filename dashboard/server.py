@@ -119,6 +119,8 @@ def warm_up(app: dash.Dash, paths: tuple[str, ...] = ("/wall", "/")) -> threadin
                     if page is not None and callable(page.get("layout")):
                         page["layout"]()
                 except Exception:  # noqa: BLE001 - only a head start; the first request tries again
+                    if not threading.main_thread().is_alive():
+                        return  # the server stopped or never started (e.g. its port in use): nothing to warm
                     log.warning("warming %s failed", path, exc_info=True)
     thread = threading.Thread(target=run, name="homeward-warm-up", daemon=True)
     thread.start()
