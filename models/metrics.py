@@ -76,6 +76,49 @@ class Mean:
 
 
 @dataclass(frozen=True)
+class Open:
+    """Cases open at the period's instant: `start ≤ at`, each of `ends` missing or `> at`, and with `min_days`
+    (7, 14 or 21) at least that many whole London days from `start` to `at`. The value is their count, or with
+    `days` the Σ of fractional days from `start` to `at`.
+
+    Each condition only ever turns true (or false) once as the instant moves on, so over many instants the
+    query builder works out once per case the first instant it is open and the first it is closed, and counts
+    from those (models.query, `_open_select`), instead of testing every case at every instant.
+    """
+    start: str
+    ends: tuple[str, ...]
+    min_days: int = 0
+    days: bool = False
+
+    def where(self, x: Any) -> ColumnElement[bool]:
+        start = x.c[self.start]
+        conds = [start <= x.p.at, *[sa.or_(x.c[end].is_(None), x.c[end] > x.p.at) for end in self.ends]]
+        if self.min_days:
+            conds.append(start < getattr(x.p, f"cut_{self.min_days}"))  # whole days to `at` ≥ min_days
+        return sa.and_(*conds)
+
+    def expr(self, x: Any) -> ColumnElement[Any]:
+        return seconds_between(x.c[self.start], x.p.at) / 86400.0
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Σ fractional days of overlap between [`start`, `end` — or the period's end while still open) and the
+    period, over the cases overlapping it. Over many contiguous periods it is worked out from each case's first
+    and last period (models.query, `_open_select`), as `Open` is."""
+    start: str
+    end: str
+
+    def where(self, x: Any) -> ColumnElement[bool]:
+        return sa.and_(x.c[self.start] < x.p.end, sa.or_(x.c[self.end].is_(None), x.c[self.end] > x.p.start))
+
+    def expr(self, x: Any) -> ColumnElement[Any]:
+        upper = sa.func.least(sa.func.coalesce(x.c[self.end], x.p.end), x.p.end)
+        lower = sa.func.greatest(x.c[self.start], x.p.start)
+        return sa.func.greatest(seconds_between(lower, upper), 0.0) / 86400.0
+
+
+@dataclass(frozen=True)
 class Share:
     """Rows of each `dimension` value ÷ all rows meeting `where` (filters on that dimension apply to the numerator)."""
     where: Cond
@@ -102,7 +145,7 @@ class PublishedSum:
     prefix: str
 
 
-Measure = Count | Sum | Ratio | SumRatio | Percentile | Mean | Share | DailyMean | PublishedRatio | PublishedSum
+Measure = Count | Sum | Open | Overlap | Ratio | SumRatio | Percentile | Mean | Share | DailyMean | PublishedRatio | PublishedSum
 
 
 @dataclass(frozen=True)
@@ -159,14 +202,8 @@ def _reporting(x: Any) -> ColumnElement[bool]:
     return x.r.service_id.is_not(None)
 
 
-def _waiting(x: Any) -> ColumnElement[bool]:
-    """No longer meets the criteria to reside and still in hospital at the period's instant."""
-    return sa.and_(x.c.discharge_ready_at <= x.p.at,
-                   sa.or_(x.c.discharged_at.is_(None), x.c.discharged_at > x.p.at))
-
-
-def _waiting_over(days: int) -> Cond:
-    return lambda x: sa.and_(_waiting(x), x.c.discharge_ready_at < getattr(x.p, f"cut_{days}"))
+# No longer meets the criteria to reside and still in hospital at the instant.
+_WAITING = ("discharge_ready_at", ("discharged_at",))
 
 
 def _discharged_ready(x: Any) -> ColumnElement[bool]:
@@ -183,18 +220,6 @@ def _ic_ended(x: Any) -> ColumnElement[bool]:
 
 def _ic_days(x: Any) -> ColumnElement[Any]:
     return whole_days(x.c.ic_started_at, x.c.ic_ended_at)
-
-
-def _delay_bed_days(x: Any) -> ColumnElement[Any]:
-    # Overlap of [ready, discharged — or the period's end while still waiting) with the period.
-    upper = sa.func.least(sa.func.coalesce(x.c.discharged_at, x.p.end), x.p.end)
-    lower = sa.func.greatest(x.c.discharge_ready_at, x.p.start)
-    return sa.func.greatest(seconds_between(lower, upper), 0.0) / 86400.0
-
-
-def _delay_overlaps(x: Any) -> ColumnElement[bool]:
-    return sa.and_(x.c.discharge_ready_at < x.p.end,
-                   sa.or_(x.c.discharged_at.is_(None), x.c.discharged_at > x.p.start))
 
 
 # --- the registry ----------------------------------------------------------
@@ -252,26 +277,21 @@ _METRICS: tuple[Metric, ...] = (
                       _in_window(lambda x: x.c.pathway_decided_at)), CASE_DIMS, Thresholds(24, 72), "Flow"),
     Metric("ic_caseload", "IC caseload", "Cases with `ic_started_at ≤ at` and (`ic_ended_at` missing or `> at`): people "
            "in an intermediate care episode at the instant.", "people", "snapshot", "cases", "none",
-           Count(lambda x: sa.and_(x.c.ic_started_at <= x.p.at,
-                                   sa.or_(x.c.ic_ended_at.is_(None), x.c.ic_ended_at > x.p.at))),
-           CASE_DIMS, None, "Flow"),
+           Open("ic_started_at", ("ic_ended_at",)), CASE_DIMS, None, "Flow"),
     Metric("awaiting_pathway", "Awaiting a pathway decision", "Cases with `referred_at ≤ at`, no `pathway_decided_at ≤ at`, "
            "and not discharged by `at`.", "people", "snapshot", "cases", "down",
-           Count(lambda x: sa.and_(x.c.referred_at <= x.p.at,
-                                   sa.or_(x.c.pathway_decided_at.is_(None), x.c.pathway_decided_at > x.p.at),
-                                   sa.or_(x.c.discharged_at.is_(None), x.c.discharged_at > x.p.at))),
-           CASE_DIMS, None, "Flow"),
+           Open("referred_at", ("pathway_decided_at", "discharged_at")), CASE_DIMS, None, "Flow"),
 
     # Delays (snapshot)
     Metric("nctr_count", "No longer meet criteria to reside", "People who no longer meet the criteria to reside and are "
            "still in hospital: `discharge_ready_at ≤ at` and (`discharged_at` missing or `> at`).", "people",
-           "snapshot", "cases", "down", Count(_waiting), CASE_DIMS, None, "Delays"),
+           "snapshot", "cases", "down", Open(*_WAITING), CASE_DIMS, None, "Delays"),
     *(Metric(f"nctr_over_{d}d", f"Waiting {d}+ days", f"Of `nctr_count`, those whose whole days (difference of "
              f"Europe/London calendar dates) from `discharge_ready_at` to `at` are ≥ {d}.", "people", "snapshot",
-             "cases", "down", Count(_waiting_over(d)), CASE_DIMS, None, "Delays") for d in (7, 14, 21)),
+             "cases", "down", Open(*_WAITING, min_days=d), CASE_DIMS, None, "Delays") for d in (7, 14, 21)),
     Metric("nctr_days_total", "Bed days lost by people waiting now", "Σ fractional days from `discharge_ready_at` to "
            "`at` over `nctr_count` — bed days already lost by the people waiting now.", "bed days", "snapshot",
-           "cases", "down", Sum(lambda x: seconds_between(x.c.discharge_ready_at, x.p.at) / 86400.0, _waiting),
+           "cases", "down", Open(*_WAITING, days=True),
            CASE_DIMS, None, "Delays"),
 
     # Delays (period, over cases discharged in the window that have a discharge_ready_at)
@@ -291,7 +311,7 @@ _METRICS: tuple[Metric, ...] = (
     Metric("delay_bed_days", "Delay bed days", "Σ over all cases with a `discharge_ready_at` of the fractional days of "
            "overlap between [`discharge_ready_at`, `discharged_at` — or `at` while still waiting) and the window — bed "
            "days lost inside the window, including by people still waiting.", "bed days", "period", "cases", "down",
-           Sum(_delay_bed_days, _delay_overlaps), CASE_DIMS, None, "Delays"),
+           Overlap("discharge_ready_at", "discharged_at"), CASE_DIMS, None, "Delays"),
 
     # Outcomes (period)
     Metric("ic_length_of_stay_days", "IC length of stay", "Median whole days from `ic_started_at` to `ic_ended_at`, over "

@@ -153,6 +153,70 @@ def test_nctr_daily_trend(engine: sa.Engine) -> None:
         ("2024-03-03", 1), ("2024-03-04", 2), ("2024-03-05", 2), ("2024-03-06", 3)]
 
 
+def test_nctr_over_7d_daily(engine: sa.Engine) -> None:
+    # Over many days the series is counted from each case's first and last day (models.query,
+    # `_open_select`), not day by day. C ready 4 March, discharged 14 March 12:00; D ready 6 March, waiting.
+    # Measured at each day's end (London midnight, whose date is the next day): whole days to that date.
+    rows = q(engine, "nctr_over_7d", at="2024-03-15T12:00", **{"from": "2024-03-10", "to": "2024-03-16"}, grain="day")
+    # end of 10th: C 7 days, D 5 | 11th: C 8, D 6 | 12th: C 9, D 7 | 13th: C 10, D 8 (C leaves at 12:00 on the
+    # 14th) | 14th: D 9 | 15th at 12:00: D 9
+    assert [(r["period"], r["value"]) for r in rows] == [
+        ("2024-03-10", 1), ("2024-03-11", 1), ("2024-03-12", 2), ("2024-03-13", 2), ("2024-03-14", 1), ("2024-03-15", 1)]
+    rows = q(engine, "nctr_over_14d", at="2024-03-21T12:00", **{"from": "2024-03-17", "to": "2024-03-22"}, grain="day")
+    # D only: 14 whole days at the end of the 19th (date 20th)
+    assert [r["value"] for r in rows] == [0, 0, 1, 1, 1]
+
+
+def test_nctr_daily_by_hwb_and_per_member_filters(engine: sa.Engine) -> None:
+    window = {"at": "2024-03-06T10:00", "from": "2024-03-03", "to": "2024-03-07", "grain": "day"}
+    rows = q(engine, "nctr_count", **window, by="hwb")
+    # 3rd: B (Leeds) | 4th, 5th: B, C (Bradford) | 6th at 10:00: B, C, D (Bradford)
+    assert [(r["period"], r["hwb"], r["value"]) for r in rows] == [
+        ("2024-03-03", LEEDS, 1), ("2024-03-04", BRADFORD, 1), ("2024-03-04", LEEDS, 1),
+        ("2024-03-05", BRADFORD, 1), ("2024-03-05", LEEDS, 1), ("2024-03-06", BRADFORD, 2), ("2024-03-06", LEEDS, 1)]
+    params = {k: [v] for k, v in window.items()}
+    p1, p2 = run_queries(engine, [MetricQuery.from_params("nctr_count", {**params, "pathway": [p]}) for p in "12"])
+    # pathway 1: C from the 4th (D has no pathway); pathway 2: B throughout
+    assert [r["value"] for r in p1.rows] == [0, 1, 1, 1]
+    assert [r["value"] for r in p2.rows] == [1, 1, 1, 1]
+
+
+def test_nctr_days_total_daily(engine: sa.Engine) -> None:
+    rows = q(engine, "nctr_days_total", at="2024-03-31T10:00", **{"from": "2024-03-30", "to": "2024-04-01"}, grain="day")
+    # end of 30th = 31st 00:00 UTC: D (6 March 09:00 UTC) 24 d 15 h, E (30th 12:00 UTC) 12 h
+    # 31st at 10:00 BST = 09:00 UTC: D 25 d, E 21 h
+    assert [r["value"] for r in rows] == [pytest.approx(24 + 27 / 24), pytest.approx(25 + 21 / 24)]
+
+
+def test_delay_bed_days_daily_across_clock_change(engine: sa.Engine) -> None:
+    rows = q(engine, "delay_bed_days", at=NOW, **{"from": "2024-03-29", "to": "2024-04-02"}, grain="day")
+    # 29th: D 24 h | 30th: D 24 h, E 12:00 -> 24:00 12 h | 31st (23 hours long): D 23 h, E 00:00 -> 11:00 UTC
+    # 11 h, G 19:00 UTC -> midnight BST (23:00 UTC) 4 h | 1 April to `at` (11:00 UTC): D 12 h, G 0.5 h
+    assert [(r["period"], r["value"]) for r in rows] == [
+        ("2024-03-29", pytest.approx(1.0)), ("2024-03-30", pytest.approx(1.5)),
+        ("2024-03-31", pytest.approx(38 / 24)), ("2024-04-01", pytest.approx(12.5 / 24))]
+    weekly = q(engine, "delay_bed_days", at=NOW, **{"from": "2024-03-25", "to": "2024-04-08"}, grain="week", by="hwb")
+    # (Brighton's code sorts first) week of 25 March (to 1 April 00:00 BST): D 25th-31st = 6 * 24 + 23 h; E 23 h; G 4 h | week of 1 April: D 12 h, G 0.5 h
+    assert [(r["period"], r["hwb"], r["value"]) for r in weekly] == [
+        ("2024-03-25", BRIGHTON, pytest.approx(27 / 24)), ("2024-03-25", BRADFORD, pytest.approx((6 * 24 + 23) / 24)),
+        ("2024-04-01", BRIGHTON, pytest.approx(0.5 / 24)), ("2024-04-01", BRADFORD, pytest.approx(0.5))]
+
+
+@pytest.mark.parametrize("metric", [m.name for m in REGISTRY.values() if type(m.measure).__name__ in ("Open", "Overlap")])
+def test_series_equal_each_period_asked_alone(engine: sa.Engine, metric: str) -> None:
+    """The counted-from-first-and-last-period series against the per-period definition, period by period."""
+    series = q(engine, metric, at="2024-03-31T10:00", **{"from": "2024-03-01", "to": "2024-04-01"}, grain="day")
+    assert len(series) == 31
+    for row in series:
+        day = row["period"]
+        nxt = f"2024-03-{int(day[-2:]) + 1:02d}T00:00" if day != "2024-03-31" else "2024-03-31T10:00"
+        if REGISTRY[metric].kind == "snapshot":
+            alone = value(engine, metric, at=nxt)
+        else:
+            alone = value(engine, metric, at="2024-03-31T10:00", **{"from": day, "to": nxt[:10] if day != "2024-03-31" else "2024-04-01"})
+        assert row["value"] == pytest.approx(alone), (day, row, alone)
+
+
 # --- flow -----------------------------------------------------------------
 
 def test_referrals_and_discharges(engine: sa.Engine) -> None:
