@@ -62,11 +62,13 @@ def shape_of(metric: Any) -> MetricShape:
     Read from the metric's measure type and unit, so a metric added to the
     registry is classified without touching this module.
     """
-    from models.metrics import Count, DailyMean, Ratio, Share, Sum, SumRatio
+    from models.metrics import Count, DailyMean, Open, Overlap, Ratio, Share, Sum, SumRatio
 
     measure = getattr(metric, "measure", None)
     is_ratio = isinstance(measure, (Ratio, SumRatio, Share, DailyMean))
-    value_is_count = isinstance(measure, Count) or (isinstance(measure, Sum) and metric.unit in COUNT_UNITS)
+    counted = isinstance(measure, Count) or (isinstance(measure, Open) and not measure.days)
+    summed = isinstance(measure, (Sum, Overlap)) or (isinstance(measure, Open) and measure.days)
+    value_is_count = counted or (summed and metric.unit in COUNT_UNITS)
     return MetricShape(value_is_count=value_is_count, is_ratio=is_ratio)
 
 
