@@ -34,6 +34,7 @@ import sqlalchemy as sa  # noqa: E402
 from models import db  # noqa: E402
 from models.metrics import REGISTRY  # noqa: E402
 from models.periods import LONDON, UTC, london_midnight_utc  # noqa: E402
+from models.tables import CASE_DATES, hub_case  # noqa: E402
 from models.query import MetricQuery, run_query  # noqa: E402
 from models.vocab import DELAY_REASONS, IC_OUTCOMES, SERVICE_TYPES  # noqa: E402
 
@@ -167,8 +168,9 @@ def generate(path: Path, scale: Scale) -> None:
     con.execute("CREATE TEMP TABLE trust_ix AS "
                 "SELECT trust_code, (row_number() OVER (ORDER BY trust_code) - 1)::INT AS ti FROM trust")
     n_trust = con.execute("SELECT count(*) FROM trust_ix").fetchone()[0]  # a constant: a subquery here nests loops
+    base_columns = ", ".join(c.name for c in hub_case.columns if c.name not in CASE_DATES.values())
     step("hub_case", f"""
-        INSERT INTO hub_case
+        INSERT INTO hub_case ({base_columns})
         WITH base AS (
             SELECT i,
                    {_ts(T0)} + to_seconds(i * {year_s} // {scale.cases} + hash(i, 1) % 20) AS referred_at,
@@ -253,6 +255,10 @@ def generate(path: Path, scale: Scale) -> None:
         JOIN trust_ix t ON t.ti = (hash(i, 18) % {n_trust})::INT
         ORDER BY referred_at
     """)
+
+    # each event's London date, as the hub-case loader stores it (models.db.fill_case_dates)
+    from duckdb_engine import Dialect as DuckDBDialect
+    step("hub_case London dates", str(db.case_dates_update().compile(dialect=DuckDBDialect())))
 
     # Published sitreps: a year of daily england / region / icb / trust figures (1 % not submitted),
     # and monthly discharges by pathway.

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from models import settings
-from models.tables import SCHEMA_VERSION, meta, metadata, service
+from models.tables import CASE_DATES, SCHEMA_VERSION, hub_case, meta, metadata, service
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -69,6 +69,8 @@ def create_schema(engine: Engine) -> None:
                 _rebuild_without_primary_key(conn, ("hub_case", "hub_case_version"))
             if int(row[0]) < 4:
                 _add_last_report(conn, with_reported_at=int(row[0]) < 3)
+            if int(row[0]) < 5:
+                _add_case_dates(conn)
             conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 
@@ -77,7 +79,8 @@ def _rebuild_without_primary_key(conn: Connection, names: tuple[str, ...]) -> No
     in place), so each is copied into a table built from the current definition."""
     for name in names:
         table = metadata.tables[name]
-        columns = ", ".join(c.name for c in table.columns)
+        # (the London dates come at schema 5, after this step)
+        columns = ", ".join(c.name for c in table.columns if c.name not in CASE_DATES.values())
         conn.execute(sa.text(f"ALTER TABLE {name} RENAME TO {name}_schema1"))
         table.create(conn)
         conn.execute(sa.text(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {name}_schema1"))
@@ -118,6 +121,28 @@ def backfill_last_reported_at(conn: Connection) -> None:
                 ON m.service_id = r.service_id AND m.reported_at = r.reported_at) AS latest
         WHERE service.service_id = latest.service_id
     """))
+
+
+def _add_case_dates(conn: Connection) -> None:
+    """Schema 5: hub_case's London dates (models.tables.CASE_DATES), filled from the stored times."""
+    for name in CASE_DATES.values():
+        conn.execute(sa.text(f"ALTER TABLE hub_case ADD COLUMN IF NOT EXISTS {name} DATE"))
+    fill_case_dates(conn)
+
+
+def fill_case_dates(conn: Connection) -> None:
+    """Set hub_case's London dates where a time has none: the schema-5 migration, and what a writer
+    that bypasses the hub-case loader (test seeds, the benchmark's generator) runs after inserting
+    cases directly."""
+    conn.execute(case_dates_update())
+
+
+def case_dates_update() -> sa.Update:
+    from models.dialects import london_date
+
+    c = hub_case.c
+    missing = sa.or_(*[sa.and_(c[day].is_(None), c[time].is_not(None)) for time, day in CASE_DATES.items()])
+    return hub_case.update().where(missing).values({day: london_date(c[time]) for time, day in CASE_DATES.items()})
 
 
 def init_store(url: str | None = None) -> Engine:

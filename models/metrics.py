@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable, Literal
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from models.dialects import seconds_between, whole_days
+from models.dialects import seconds_between
+from models.tables import CASE_DATES
 
 Kind = Literal["snapshot", "period"]
 Source = Literal["capacity", "cases", "sitrep"]
@@ -210,8 +211,14 @@ def _discharged_ready(x: Any) -> ColumnElement[bool]:
     return sa.and_(_in_window(lambda y: y.c.discharged_at)(x), x.c.discharge_ready_at.is_not(None))
 
 
+def _whole_days(x: Any, start: str, end: str) -> ColumnElement[Any]:
+    """Difference of the two events' London calendar dates (the spec's 'whole days'), from the dates the
+    loader stores beside the times (models.tables.CASE_DATES)."""
+    return sa.cast(x.c[CASE_DATES[end]] - x.c[CASE_DATES[start]], sa.Integer)
+
+
 def _delay_days(x: Any) -> ColumnElement[Any]:
-    return whole_days(x.c.discharge_ready_at, x.c.discharged_at)
+    return _whole_days(x, "discharge_ready_at", "discharged_at")
 
 
 def _ic_ended(x: Any) -> ColumnElement[bool]:
@@ -219,7 +226,7 @@ def _ic_ended(x: Any) -> ColumnElement[bool]:
 
 
 def _ic_days(x: Any) -> ColumnElement[Any]:
-    return whole_days(x.c.ic_started_at, x.c.ic_ended_at)
+    return _whole_days(x, "ic_started_at", "ic_ended_at")
 
 
 # --- the registry ----------------------------------------------------------
@@ -327,7 +334,7 @@ _METRICS: tuple[Metric, ...] = (
            "30 days ≤ at`, the share with `readmitted_at` within 30 whole days of `discharged_at`.", "rate", "period",
            "cases", "down",
            Ratio(lambda x: sa.and_(x.c.readmitted_at.is_not(None),
-                                   whole_days(x.c.discharged_at, x.c.readmitted_at) <= 30),
+                                   _whole_days(x, "discharged_at", "readmitted_at") <= 30),
                  lambda x: sa.and_(_in_window(lambda y: y.c.discharged_at)(x),
                                    x.c.discharged_at <= x.p.at_minus_30d)),
            CASE_DIMS, Thresholds(0.10, 0.15), "Outcomes"),

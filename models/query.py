@@ -30,7 +30,7 @@ from models.periods import (
     GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, period_param,
     period_params, periods_table,
 )
-from models.tables import capacity_report, hub_case, hwb, hwb_alias, icb, ingest_run, place, service, sitrep_value
+from models.tables import CASE_DATES, capacity_report, hub_case, hwb, hwb_alias, icb, ingest_run, place, service, sitrep_value
 from models.vocab import AGE_BANDS, DELAY_REASONS, IC_OUTCOMES, NOT_RECORDED, SERVICE_TYPES, SITREP_LEVELS
 
 RESERVED = ("at", "from", "to", "grain", "by")
@@ -328,7 +328,7 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
         elif event is not None:
             # Each case meets the one period its event falls in: a hash join on the period's index,
             # not every case paired with every period (the measure's own window test still applies).
-            frm = c.join(p, p.c.k == _bucket(c.c[event], grain))  # type: ignore[arg-type]
+            frm = c.join(p, p.c.k == _bucket(c.c[CASE_DATES[event]], grain))  # type: ignore[arg-type]
         else:
             frm = p.join(c, sa.true())
         frm = _join_case_dims(frm, c, h, svc)
@@ -633,12 +633,10 @@ def _event_column(metrics: Sequence[Metric]) -> str | None:
     return events.pop() if len(events) == 1 else None
 
 
-def _bucket(ts: ColumnElement[Any], grain: str) -> ColumnElement[Any]:
-    """Index of the London day, week or month of `ts` counted from the first period's (`bucket_from`),
-    as `build_periods` numbers them; outside the window it is out of range or filtered by the window test."""
-    from models.dialects import london_date
-
-    day = london_date(ts)
+def _bucket(day: ColumnElement[Any], grain: str) -> ColumnElement[Any]:
+    """Index of the London day, week or month of the event (its stored London `day`) counted from the first
+    period's (`bucket_from`), as `build_periods` numbers them; outside the window it is out of range or
+    filtered by the window test."""
     first = sa.bindparam("bucket_from", type_=sa.Date)
     if grain == "day":
         return sa.cast(day - first, sa.Integer)

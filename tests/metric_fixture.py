@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from models import tables as t
-from models.db import backfill_last_reported_at
+from models.db import backfill_last_reported_at, fill_case_dates
 
 LONDON = ZoneInfo("Europe/London")
 LEEDS, BRADFORD, BRIGHTON = "E08000035", "E08000032", "E06000043"
@@ -107,6 +107,7 @@ def load(engine: sa.Engine) -> None:
             dict(service_id=s, reported_at=L(at), capacity=c, occupied=o, vacant_accepting=a, vacant_reserved=r)
             for s, at, c, o, a, r in REPORTS]))
         backfill_last_reported_at(conn)  # as the vacancy loader keeps it
+        fill_case_dates(conn)  # as the hub-case loader keeps them
         conn.execute(t.sitrep_value.insert(), _rows(t.sitrep_value, [
             dict(feed=f, period_date=d, period_kind="month" if m.startswith("discharges_") else "day", level=lv,
                  org_code=org, measure=m, pathway=pw, value=v) for f, d, lv, org, m, pw, v in SITREP]))

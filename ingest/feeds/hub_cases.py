@@ -27,6 +27,8 @@ from ingest.feeds.geography_lookup import hwb_codes
 from ingest.feeds.vacancy import require_columns
 from ingest.formats import Tabular, read_delivery, write_delivery
 from ingest.pseudonym import Pseudonymiser, mask, scrub_bytes
+from models.dialects import london_date
+from models.tables import CASE_DATES
 
 DEFAULT_HUB_ID = "default"
 
@@ -294,8 +296,11 @@ def _append(conn: Connection, run_id: int) -> None:
     conn.execute(sa.text(f"""
         INSERT INTO hub_case_version ({columns}, run_id) SELECT {columns}, :run_id FROM stage_case
     """), params)
+    # with each event's London date (models.tables.CASE_DATES), worked out once here rather than on every read
+    dates = ", ".join(CASE_DATES.values())
+    days = ", ".join(str(london_date(sa.column(time, sa.DateTime)).compile(dialect=conn.dialect)) for time in CASE_DATES)
     conn.execute(sa.text(f"""
-        INSERT INTO hub_case ({columns}, run_id) SELECT {columns}, :run_id FROM stage_case WHERE to_latest
+        INSERT INTO hub_case ({columns}, run_id, {dates}) SELECT {columns}, :run_id, {days} FROM stage_case WHERE to_latest
     """), params)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from models.db import backfill_last_reported_at, next_id
+from models.db import backfill_last_reported_at, fill_case_dates, next_id
 from models.tables import capacity_report, hub_case, ingest_run, reject, run_id_seq, service
 
 UTC = timezone.utc
@@ -110,5 +110,6 @@ def seed_store(engine: Engine, now: datetime) -> None:
         conn.execute(capacity_report.insert(), reports)
         backfill_last_reported_at(conn)  # as the vacancy loader keeps it
         conn.execute(hub_case.insert(), cases)
+        fill_case_dates(conn)  # as the hub-case loader keeps them
         conn.execute(reject.insert().values(run_id=vacancy_run, feed="vacancy", row_number=17, field="occupied",
                                             value="-3", reason="occupied must be a whole number ≥ 0"))

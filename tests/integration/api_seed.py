@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from models.db import backfill_last_reported_at
+from models.db import backfill_last_reported_at, fill_case_dates
 from models.tables import capacity_report, hub_case, ingest_run, service, sitrep_value
 
 AT = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
@@ -96,6 +96,7 @@ def seed(engine: Engine, *, now: datetime | None = None) -> None:
         ])
         backfill_last_reported_at(conn)  # as the vacancy loader keeps it
         conn.execute(hub_case.insert(), cases())
+        fill_case_dates(conn)  # as the hub-case loader keeps them
         conn.execute(sitrep_value.insert(), [
             {"feed": "nhse_acute_sitrep", "period_date": date(2024, 3, 1), "period_kind": "day", "level": "england",
              "org_code": "ENG", "org_name": "England", "region_name": None, "measure": "nctr", "pathway": None,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -130,6 +130,9 @@ def test_london_times_across_both_clock_changes(store: sa.Engine, tmp_path: Path
                       for c, t, _ in cases], CASE_COLUMNS)
     assert deliver(store, tmp_path, "c.csv", payload).status == "ok"
     assert rows(store, "SELECT case_id, referred_at FROM hub_case ORDER BY case_id") == [(c, u) for c, _, u in cases]
+    # and each time's London date beside it (D: 23:30 UTC on the 26th is 00:30 BST on the 27th)
+    assert rows(store, "SELECT case_id, referred_date FROM hub_case ORDER BY case_id") == [
+        (c, date(2024, 3, 31) if c in "ABC" else date(2024, 10, 27)) for c, _, _ in cases]
 
 
 def test_keys_kept_without_a_unique_index(store: sa.Engine, tmp_path: Path) -> None:

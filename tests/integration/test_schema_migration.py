@@ -1,8 +1,9 @@
 """Schema 3 (service.last_reported_at) and 4 (service.last_capacity, last_occupied,
-last_vacant_accepting, last_vacant_reserved) on stores made at schema 2 and 3, on DuckDB and PostgreSQL."""
+last_vacant_accepting, last_vacant_reserved) on stores made at schema 2 and 3, and 5 (hub_case's
+London dates) on a store made at schema 4, on DuckDB and PostgreSQL."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from ingest.base import run_feed
 from models import db
-from models.tables import capacity_report, meta
+from models.tables import CASE_DATES, capacity_report, hub_case, meta
 from tests.fixtures.ingest.data import VACANCY_COLUMNS, to_csv, vacancy_row
 
 LEEDS = "E08000035"
@@ -67,11 +68,11 @@ EXPECTED = [("S1", datetime(2024, 3, 5, 10, 30), 12, 5, 4, 1), ("S2", datetime(2
 def test_old_store_migrates_with_last_report_filled(store: sa.Engine, tmp_path: Path, version: int) -> None:
     _old_store(store, version)
     db.create_schema(store)  # what `app.py init` runs
-    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]
+    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(db.SCHEMA_VERSION),)]
     assert rows(store, LAST) == EXPECTED
     # Idempotent: again changes nothing.
     db.create_schema(store)
-    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("4",)]
+    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(db.SCHEMA_VERSION),)]
     assert rows(store, LAST) == EXPECTED
     # And the loader keeps it from there.
     path = tmp_path / "v.csv"
@@ -100,7 +101,30 @@ def test_migration_is_one_transaction(store: sa.Engine, monkeypatch: pytest.Monk
     assert rows(store, LAST) == EXPECTED
 
 
-def test_fresh_store_is_created_at_schema_4(duck_store: sa.Engine) -> None:
+def test_fresh_store_is_created_at_schema_5(duck_store: sa.Engine) -> None:
     assert rows(duck_store, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(db.SCHEMA_VERSION),)]
-    assert db.SCHEMA_VERSION == 4 and _has_column(duck_store)
+    assert db.SCHEMA_VERSION == 5 and _has_column(duck_store)
     assert all(_has_column(duck_store, name) for name in FIGURES)
+
+
+def test_schema_4_store_gets_each_cases_london_dates(store: sa.Engine) -> None:
+    """Schema 5 adds hub_case's London dates and fills them from the stored (UTC) times."""
+    with store.begin() as conn:
+        for name in CASE_DATES.values():
+            conn.execute(sa.text(f"ALTER TABLE hub_case DROP COLUMN {name}"))
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value="4"))
+        conn.execute(sa.text(
+            "INSERT INTO hub_case (hub_id, case_id, person_id, age, hwb_code, referred_at, discharge_ready_at, "
+            "discharged_at, ic_started_at, ic_ended_at, updated_at) VALUES ('h', 'C1', 'p', 80, :hwb, "
+            # 23:30 UTC in summer is 00:30 the next day in London; in winter it is the same day
+            "'2024-06-30 23:30:00', '2024-07-01 22:59:00', '2024-10-26 23:30:00', '2024-10-27 23:30:00', NULL, "
+            "'2024-10-28 00:00:00')"), {"hwb": LEEDS})
+    db.create_schema(store)
+    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("5",)]
+    dates = ", ".join(CASE_DATES.values())
+    assert rows(store, f"SELECT {dates} FROM hub_case") == [
+        # referred, decided, ready, discharged, IC started, IC ended, readmitted
+        (date(2024, 7, 1), None, date(2024, 7, 1), date(2024, 10, 27), date(2024, 10, 27), None, None)]
+    assert list(CASE_DATES) == [c for c in ("referred_at", "pathway_decided_at", "discharge_ready_at", "discharged_at",
+                                            "ic_started_at", "ic_ended_at", "readmitted_at")]
+    assert all(name in hub_case.c for name in CASE_DATES.values())
