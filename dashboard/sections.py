@@ -267,20 +267,6 @@ def by_hwb(prefix: str, table_id: str, state: FilterState, title: str,
     return guarded(build, title)
 
 
-def capacity_rows_uncached(q: Any) -> list[dict[str, Any]]:
-    """The capacity dataset (each service's latest report) as plain rows."""
-    from models.datasets import iter_chunks, table_columns
-
-    names = [c.name for c in table_columns("capacity")]
-    return [dict(zip(names, row)) for chunk in iter_chunks(get_engine(), q) for row in chunk]
-
-
-def capacity_rows(q: Any, *, pinned: bool) -> list[dict[str, Any]]:
-    """The capacity dataset (each service's latest report) as plain rows, through the query cache."""
-    return cached_rows("capacity", f"{q.at.isoformat()}|{q.at_given}|{sorted(q.where.items())}",
-                       lambda: capacity_rows_uncached(q), pinned=pinned)
-
-
 SERVICE_ROWS = 200  # the grid shows this many; the export holds every service
 
 
@@ -297,16 +283,17 @@ def service_table(prefix: str, state: FilterState) -> html.Div:
         q = DatasetQuery(dataset="capacity", at=state.resolved_at(), at_given=state.at is not None, where=where)
 
         def shaped() -> dict[str, Any]:
-            records = capacity_rows_uncached(q)
-            # Not reporting first, then by name; only the rows shown are formatted (a national view has ~15,000).
-            records.sort(key=lambda r: (bool(r["reporting"]), r["service_name"]))
+            from models.datasets import capacity_head
+
+            # Not reporting first, then by name; sorted and cut in the store (a national view has ~15,000).
+            records, total, not_reporting = capacity_head(get_engine(), q, SERVICE_ROWS)
             rows = [{"service": r["service_name"], "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
                      "hwb": r["hwb_name"] or r["hwb_code"],
                      "status": "Reporting" if r["reporting"] else "NOT REPORTING",
                      "last": format_time(r["reported_at"]) if r["reported_at"] else "never",
                      "capacity": r["capacity"], "occupied": r["occupied"], "accepting": r["vacant_accepting"],
-                     "reserved": r["vacant_reserved"], "unavailable": r["unavailable"]} for r in records[:SERVICE_ROWS]]
-            return {"rows": rows, "total": len(records), "not_reporting": sum(not r["reporting"] for r in records)}
+                     "reserved": r["vacant_reserved"], "unavailable": r["unavailable"]} for r in records]
+            return {"rows": rows, "total": total, "not_reporting": not_reporting}
 
         got = cached_value("service_table", f"{q.at.isoformat()}|{q.at_given}|{sorted(q.where.items())}|{SERVICE_ROWS}",
                            shaped, pinned=state.at is not None)

@@ -411,6 +411,21 @@ def capacity_select(q: DatasetQuery) -> sa.Select[Any]:
     return stmt
 
 
+def capacity_head(engine: Engine, q: DatasetQuery, limit: int) -> tuple[list[dict[str, Any]], int, int]:
+    """The capacity dataset's first `limit` rows, services not reporting first and then by name, with the
+    number of services and of those not reporting: what the services grid shows, sorted and cut in the
+    store (a national view has ~15,000 services; fetching them all to show 200 cost ~180 ms)."""
+    rows = capacity_select(q).order_by(None).subquery("services")
+    stmt = (sa.select(rows, sa.func.count().over().label("total"),
+                      sa.func.count(sa.case((sa.not_(rows.c.reporting), 1))).over().label("not_reporting"))
+            .order_by(rows.c.reporting, rows.c.service_name, rows.c.service_id).limit(limit))
+    with engine.connect() as conn:
+        got = [dict(row._mapping) for row in conn.execute(stmt)]
+    if not got:
+        return [], 0, 0
+    return got, int(got[0]["total"]), int(got[0]["not_reporting"])
+
+
 def not_reporting_select(at: datetime) -> sa.Select[Any]:
     """The services not reporting at `at`: the capacity dataset's rows with `reporting` false, as
     (service_id, service_name, service_type, hwb_code, reported_at), by service_id.

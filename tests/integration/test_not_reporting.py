@@ -31,7 +31,7 @@ import pytest
 import sqlalchemy as sa
 
 from models.db import backfill_last_reported_at
-from models.datasets import DatasetQuery, iter_chunks, services_not_reporting, table_columns
+from models.datasets import DatasetQuery, capacity_head, iter_chunks, services_not_reporting, table_columns
 from models.tables import capacity_report, service
 
 AT = datetime(2024, 6, 15, 12, 0, tzinfo=timezone.utc)
@@ -116,6 +116,19 @@ def test_capacity_latest_report_inside_and_long_before_the_window(store: sa.Engi
         assert (j["reported_at"], j["capacity"], j["occupied"], j["vacant_accepting"], j["vacant_reserved"],
                 j["unavailable"]) == (_dt("2024-03-05 07:00"), 12, 7, 3, 2, 0)
         assert rows["K"]["reported_at"] == _dt("2024-06-15 09:00")
+
+
+def test_capacity_head_is_the_services_grid(store: sa.Engine) -> None:
+    """/capacity's services grid: not reporting first, then by name, cut in the store, with the counts of all."""
+    _seed(store)
+    q = DatasetQuery(dataset="capacity", at=AT, at_given=True, where={"hwb": (LEEDS,)})
+    rows, total, not_reporting = capacity_head(store, q, 8)
+    # not reporting: B, E, G, H, I, J (by name: "Service B" ...); then reporting A, C, D, K; F not known yet
+    assert [r["service_id"] for r in rows] == ["B", "E", "G", "H", "I", "J", "A", "C"]
+    assert (total, not_reporting) == (10, 6)
+    assert rows[0]["reported_at"] == _dt("2024-02-10 09:00") and rows[0]["capacity"] == 30
+    assert capacity_head(store, DatasetQuery(dataset="capacity", at=AT, at_given=True, where={"hwb": ("E08000032",)}),
+                         8) == ([], 0, 0)  # Bradford: no service
 
 
 def _expected(at: datetime) -> dict[str, tuple[Any, ...]]:
