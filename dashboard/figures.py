@@ -104,15 +104,33 @@ def overlaid_areas(series: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *,
 
 
 def lines(series: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, title: str, y_title: str,
-          percent: bool = False, font_size: int = 15, dark: bool = False, value_format: str = ",") -> Figure:
+          percent: bool = False, font_size: int = 15, dark: bool = False, value_format: str = ",",
+          partial_last: str | None = None) -> Figure:
+    """One line per series. `partial_last` names the last period when it is not over yet ("today so far"):
+    its point is drawn hollow, says so on hover and in a note, so a half-counted day is not read as a fall."""
     symbols = ("circle", "square", "diamond", "triangle-up", "x", "star")
-    traces = [{"type": "scatter", "x": [_period(r) for r in rows], "y": [r.get("value") for r in rows], "name": name,
-               "mode": "lines+markers", "connectgaps": False,
-               "line": {"color": SERIES_COLOURS[i % len(SERIES_COLOURS)], "width": 3},
-               "marker": {"size": 8, "symbol": symbols[i % len(symbols)]},
-               "hovertemplate": f"{name}<br>%{{x|%a %d %b}}: %{{y:{'.1%' if percent else value_format}}}<extra></extra>"}
-              for i, (name, rows) in enumerate(series)]
-    return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, percent=percent)
+    traces = []
+    for i, (name, rows) in enumerate(series):
+        symbol = symbols[i % len(symbols)]
+        shape: Any = symbol
+        text = [""] * len(rows)
+        if partial_last and rows:
+            shape = [symbol] * (len(rows) - 1) + [f"{symbol}-open"]
+            text[-1] = f" ({partial_last})"
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        traces.append({"type": "scatter", "x": [_period(r) for r in rows], "y": [r.get("value") for r in rows],
+                       "name": name, "mode": "lines+markers", "connectgaps": False, "text": text,
+                       "line": {"color": colour, "width": 3},
+                       "marker": {"size": 8, "symbol": shape, "line": {"width": 2, "color": colour}},
+                       "hovertemplate": f"{name}<br>%{{x|%a %d %b}}%{{text}}: "
+                                        f"%{{y:{'.1%' if percent else value_format}}}<extra></extra>"})
+    layout: dict[str, Any] = {}
+    if partial_last:
+        layout["annotations"] = [{"text": f"Hollow point: {partial_last}", "showarrow": False, "xref": "paper",
+                                  "yref": "paper", "x": 1, "y": 0, "xanchor": "right", "yanchor": "bottom",
+                                  "font": {"size": max(12, font_size - 2)}}]
+    return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, percent=percent,
+                   layout=layout)
 
 
 def ranked_bars(rows: Sequence[Mapping[str, Any]], *, key: str, labels: Mapping[str, str], title: str,

@@ -230,9 +230,27 @@ def series_chart(prefix: str, chart_id: str, state: FilterState, series: Sequenc
         got = [(label, result.rows) for (_, label), result in zip(series, results)]
         nothing = all(_nothing(rows) for _, rows in got)
         fig = None if nothing else figures.lines(got, title=title, y_title=y_title, percent=percent,
-                                                 font_size=font_size, dark=dark)
+                                                 font_size=font_size, dark=dark,
+                                                 partial_last=_partial_last(series, state, grain, results))
         return chart(fig, graph_id=f"{prefix}-g-{chart_id}", empty=empty)
     return guarded(build, title)
+
+
+def _partial_last(series: Sequence[tuple[str, str]], state: FilterState, grain: str, results: Sequence[Any]) -> str | None:
+    """What to call the last period of period metrics' series when `at` falls inside it (counted so far), else None."""
+    from datetime import date
+
+    from models.periods import _next_bucket, london_midnight_utc, to_naive_utc
+
+    if not all(data.metric(name).kind == "period" for name, _ in series) or not results or not results[0].rows:
+        return None
+    last = date.fromisoformat(results[0].rows[-1]["period"])
+    end = min(_next_bucket(last, grain), results[0].window[1])
+    if london_midnight_utc(end) <= to_naive_utc(state.resolved_at()):
+        return None  # the last period is over: every point is whole
+    if state.at is not None:
+        return "counted up to the as-at time"
+    return {"day": "today so far", "week": "this week so far", "month": "this month so far"}.get(grain)
 
 
 def ranked_chart(prefix: str, chart_id: str, state: FilterState, name: str, dim: str, labels: Mapping[str, str], *,

@@ -1,10 +1,11 @@
 """Filter state from the URL and the way figures are written: no browser needed."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 
 from dashboard.formatting import format_change, format_value
 from dashboard.state import FilterState
+from models.periods import LONDON
 
 
 def test_url_values_become_filters_and_repeat_means_either() -> None:
@@ -42,3 +43,48 @@ def test_figures_are_written_with_separators_one_decimal_days_and_percent() -> N
     assert format_change(-3, "people") == "−3"
     assert format_change(0.021, "rate") == "+2.1 pts"
     assert format_change(0, "people") == "no change"
+
+
+def _result(periods: list[str], window: tuple[date, date]) -> object:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(rows=[{"period": p, "value": 1} for p in periods], window=window)
+
+
+def test_a_period_still_being_counted_is_marked_so_far() -> None:
+    """A day (week, month) that `at` falls inside is drawn as counted so far, not read as a fall."""
+    from dashboard.figures import lines
+    from dashboard.sections import _partial_last
+
+    days = ["2024-03-04", "2024-03-05", "2024-03-06"]
+    window = (date(2024, 3, 4), date(2024, 3, 7))
+    at_ten = FilterState.from_args({"at": "2024-03-06T10:00"})
+    assert _partial_last([("discharges", "Discharges")], at_ten, "day", [_result(days, window)]) == \
+        "counted up to the as-at time"
+    # at the London midnight that ends the last day, every day shown is whole
+    midnight = FilterState.from_args({"at": "2024-03-07T00:00"})
+    assert _partial_last([("discharges", "Discharges")], midnight, "day", [_result(days, window)]) is None
+    # a week that began on Monday 4 March is not over on Wednesday, even at midnight
+    weeks = FilterState.from_args({"at": "2024-03-06T00:00"})
+    assert _partial_last([("discharges", "D")], weeks, "week",
+                         [_result(["2024-02-26", "2024-03-04"], (date(2024, 2, 26), date(2024, 3, 7)))]) == \
+        "counted up to the as-at time"
+    # a snapshot is measured at an instant: nothing is partial
+    assert _partial_last([("nctr_count", "NCTR")], at_ten, "day", [_result(days, window)]) is None
+    # now: "today so far"
+    from models.periods import london_date_of
+
+    now = FilterState.from_args({})
+
+    day = london_date_of(now.resolved_at())
+    at_midnight = now.resolved_at().astimezone(LONDON).time() == time(0)  # the one minute a day it is whole
+    assert at_midnight or _partial_last([("referrals", "R")], now, "day",
+                         [_result([day.isoformat()], (day, date.fromordinal(day.toordinal() + 1)))]) == "today so far"
+
+    fig = lines([("Discharges", _result(days, window).rows)], title="t", y_title="people", partial_last="today so far")
+    trace = fig["data"][0]
+    assert trace["marker"]["symbol"] == ["circle", "circle", "circle-open"]
+    assert trace["text"] == ["", "", " (today so far)"]
+    assert fig["layout"]["annotations"][0]["text"] == "Hollow point: today so far"
+    plain = lines([("Discharges", _result(days, window).rows)], title="t", y_title="people")
+    assert plain["data"][0]["marker"]["symbol"] == "circle" and "annotations" not in plain["layout"]
