@@ -73,20 +73,33 @@ def _period(row: Mapping[str, Any]) -> Any:
 
 
 def stacked_bars(rows: Sequence[Mapping[str, Any]], *, series_key: str, labels: Mapping[Any, str], title: str,
-                 y_title: str, font_size: int = 15, dark: bool = False) -> Figure:
-    """Per-period counts stacked by a dimension (e.g. discharges by pathway, grain=day)."""
+                 y_title: str, font_size: int = 15, dark: bool = False, partial_last: str | None = None) -> Figure:
+    """Per-period counts stacked by a dimension (e.g. discharges by pathway, grain=day). `partial_last` as in
+    `lines`: the last period's bars are drawn pale and say so."""
+    last = max((_period(r) for r in rows), default=None) if partial_last else None
     keys = [k for k in labels if any(str(r.get(series_key)) == str(k) for r in rows)]
     keys += sorted({str(r.get(series_key)) for r in rows} - {str(k) for k in keys})
     traces = []
     for i, key in enumerate(keys):
         series = [r for r in rows if str(r.get(series_key)) == str(key)]
         name = labels.get(key, labels.get(str(key), str(key)))  # type: ignore[call-overload]
+        so_far = [last is not None and _period(r) == last for r in series]
         traces.append({"type": "bar", "x": [_period(r) for r in series], "y": [r.get("value") for r in series],
-                       "name": name,
+                       "name": name, "text": [f" ({partial_last})" if x else "" for x in so_far], "textposition": "none",
                        "marker": {"color": SERIES_COLOURS[i % len(SERIES_COLOURS)],
+                                  "opacity": [0.45 if x else 1.0 for x in so_far],
                                   "pattern": {"shape": PATTERNS[i % len(PATTERNS)], "fgcolor": "#FFFFFF", "fillmode": "overlay"}},
-                       "hovertemplate": f"{name}<br>%{{x|%a %d %b}}: %{{y:,}}<extra></extra>"})
-    return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, layout={"barmode": "stack"})
+                       "hovertemplate": f"{name}<br>%{{x|%a %d %b}}%{{text}}: %{{y:,}}<extra></extra>"})
+    layout: dict[str, Any] = {"barmode": "stack"}
+    if last is not None:
+        layout["annotations"] = [_so_far_note(f"Pale bar: {partial_last}", font_size)]
+    return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, layout=layout)
+
+
+def _so_far_note(text: str, font_size: int) -> dict[str, Any]:
+    """A small note in the plot's top right corner (the period still being counted)."""
+    return {"text": text, "showarrow": False, "xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right",
+            "yanchor": "bottom", "font": {"size": max(12, font_size - 2)}}
 
 
 def overlaid_areas(series: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, title: str, y_title: str,
@@ -126,9 +139,7 @@ def lines(series: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, title: s
                                         f"%{{y:{'.1%' if percent else value_format}}}<extra></extra>"})
     layout: dict[str, Any] = {}
     if partial_last:
-        layout["annotations"] = [{"text": f"Hollow point: {partial_last}", "showarrow": False, "xref": "paper",
-                                  "yref": "paper", "x": 1, "y": 0, "xanchor": "right", "yanchor": "bottom",
-                                  "font": {"size": max(12, font_size - 2)}}]
+        layout["annotations"] = [_so_far_note(f"Hollow point: {partial_last}", font_size)]
     return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, percent=percent,
                    layout=layout)
 

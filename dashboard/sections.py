@@ -72,10 +72,12 @@ def scope_facts(state: FilterState) -> tuple[str, str]:
 
 def discharges_by_pathway(prefix: str, state: FilterState, *, font_size: int = 15, dark: bool = False) -> html.Div:
     def build() -> html.Div:
-        rows = data.query("discharges", state, by=("pathway",), grain="day").rows
+        result = data.query("discharges", state, by=("pathway",), grain="day")
+        rows = result.rows
         fig = None if _nothing(rows) else figures.stacked_bars(
             [{**r, "pathway": str(r.get("pathway"))} for r in rows], series_key="pathway", labels=PATHWAY_SHORT,
-            title="Discharges by pathway, per day", y_title="people", font_size=font_size, dark=dark)
+            title="Discharges by pathway, per day", y_title="people", font_size=font_size, dark=dark,
+            partial_last=_partial_last([("discharges", "")], state, "day", [result]))
         return chart(fig, graph_id=f"{prefix}-g-discharges", empty=f"no discharges recorded from {_window_words(state)} "
                      "for this area.", summary="Daily discharges stacked by pathway.")
     return guarded(build, "Discharges by pathway")

@@ -53,7 +53,7 @@ def _result(periods: list[str], window: tuple[date, date]) -> object:
 
 def test_a_period_still_being_counted_is_marked_so_far() -> None:
     """A day (week, month) that `at` falls inside is drawn as counted so far, not read as a fall."""
-    from dashboard.figures import lines
+    from dashboard.figures import lines, stacked_bars
     from dashboard.sections import _partial_last
 
     days = ["2024-03-04", "2024-03-05", "2024-03-06"]
@@ -86,5 +86,10 @@ def test_a_period_still_being_counted_is_marked_so_far() -> None:
     assert trace["marker"]["symbol"] == ["circle", "circle", "circle-open"]
     assert trace["text"] == ["", "", " (today so far)"]
     assert fig["layout"]["annotations"][0]["text"] == "Hollow point: today so far"
+    bars = stacked_bars([{"period": d, "pathway": p, "value": 2} for d in days for p in ("1", "2")],
+                        series_key="pathway", labels={"1": "P1", "2": "P2"}, title="t", y_title="people",
+                        partial_last="today so far")
+    assert [t["marker"]["opacity"] for t in bars["data"]] == [[1.0, 1.0, 0.45]] * 2
+    assert bars["layout"]["annotations"][0]["text"] == "Pale bar: today so far"
     plain = lines([("Discharges", _result(days, window).rows)], title="t", y_title="people")
     assert plain["data"][0]["marker"]["symbol"] == "circle" and "annotations" not in plain["layout"]
