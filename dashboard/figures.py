@@ -90,16 +90,17 @@ def stacked_bars(rows: Sequence[Mapping[str, Any]], *, series_key: str, labels: 
                                   "opacity": [0.45 if x else 1.0 for x in so_far],
                                   "pattern": {"shape": PATTERNS[i % len(PATTERNS)], "fgcolor": "#FFFFFF", "fillmode": "overlay"}},
                        "hovertemplate": f"{name}<br>%{{x|%a %d %b}}%{{text}}: %{{y:,}}<extra></extra>"})
-    layout: dict[str, Any] = {"barmode": "stack"}
-    if last is not None:
-        layout["annotations"] = [_so_far_note(f"Pale bar: {partial_last}", font_size)]
-    return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, layout=layout)
+    if last is not None and partial_last:
+        # the legend draws a key at full opacity: a pale grey stands for "pale"
+        traces.append(_so_far_key(partial_last, {"type": "bar", "marker": {"color": "#BAC2C9"}}))
+    return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, layout={"barmode": "stack"})
 
 
-def _so_far_note(text: str, font_size: int) -> dict[str, Any]:
-    """A small note in the plot's top right corner (the period still being counted)."""
-    return {"text": text, "showarrow": False, "xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right",
-            "yanchor": "bottom", "font": {"size": max(12, font_size - 2)}}
+def _so_far_key(what: str, trace: dict[str, Any]) -> dict[str, Any]:
+    """A legend entry, with no data, saying how the period still being counted is drawn: in the legend it
+    wraps with the series' names and never covers them or the plot."""
+    return {**trace, "x": [None], "y": [None], "name": what[0].upper() + what[1:], "hoverinfo": "skip",
+            "showlegend": True}
 
 
 def overlaid_areas(series: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, title: str, y_title: str,
@@ -120,7 +121,7 @@ def lines(series: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, title: s
           percent: bool = False, font_size: int = 15, dark: bool = False, value_format: str = ",",
           partial_last: str | None = None) -> Figure:
     """One line per series. `partial_last` names the last period when it is not over yet ("today so far"):
-    its point is drawn hollow, says so on hover and in a note, so a half-counted day is not read as a fall."""
+    its point is drawn hollow and says so on hover and in the legend, so a half-counted day is not read as a fall."""
     symbols = ("circle", "square", "diamond", "triangle-up", "x", "star")
     traces = []
     for i, (name, rows) in enumerate(series):
@@ -137,11 +138,11 @@ def lines(series: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, title: s
                        "marker": {"size": 8, "symbol": shape, "line": {"width": 2, "color": colour}},
                        "hovertemplate": f"{name}<br>%{{x|%a %d %b}}%{{text}}: "
                                         f"%{{y:{'.1%' if percent else value_format}}}<extra></extra>"})
-    layout: dict[str, Any] = {}
-    if partial_last:
-        layout["annotations"] = [_so_far_note(f"Hollow point: {partial_last}", font_size)]
-    return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, percent=percent,
-                   layout=layout)
+    if partial_last and any(rows for _, rows in series):
+        traces.append(_so_far_key(partial_last, {"type": "scatter", "mode": "markers",
+                                                 "marker": {"size": 9, "symbol": "circle-open", "color": NHS_MID_GREY,
+                                                            "line": {"width": 2, "color": NHS_MID_GREY}}}))
+    return _figure(traces, title=title, y_title=y_title, font_size=font_size, dark=dark, percent=percent)
 
 
 def ranked_bars(rows: Sequence[Mapping[str, Any]], *, key: str, labels: Mapping[str, str], title: str,

@@ -85,11 +85,11 @@ def test_a_period_still_being_counted_is_marked_so_far() -> None:
     trace = fig["data"][0]
     assert trace["marker"]["symbol"] == ["circle", "circle", "circle-open"]
     assert trace["text"] == ["", "", " (today so far)"]
-    assert fig["layout"]["annotations"][0]["text"] == "Hollow point: today so far"
+    assert fig["data"][-1]["name"] == "Today so far" and fig["data"][-1]["marker"]["symbol"] == "circle-open"
     bars = stacked_bars([{"period": d, "pathway": p, "value": 2} for d in days for p in ("1", "2")],
                         series_key="pathway", labels={"1": "P1", "2": "P2"}, title="t", y_title="people",
                         partial_last="today so far")
-    assert [t["marker"]["opacity"] for t in bars["data"]] == [[1.0, 1.0, 0.45]] * 2
-    assert bars["layout"]["annotations"][0]["text"] == "Pale bar: today so far"
+    assert [t["marker"]["opacity"] for t in bars["data"][:2]] == [[1.0, 1.0, 0.45]] * 2
+    assert bars["data"][-1]["name"] == "Today so far" and bars["data"][-1]["x"] == [None]
     plain = lines([("Discharges", _result(days, window).rows)], title="t", y_title="people")
-    assert plain["data"][0]["marker"]["symbol"] == "circle" and "annotations" not in plain["layout"]
+    assert plain["data"][0]["marker"]["symbol"] == "circle" and len(plain["data"]) == 1
