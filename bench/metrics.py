@@ -29,7 +29,6 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
 
 from models import db  # noqa: E402
 from models.metrics import REGISTRY  # noqa: E402

@@ -11,7 +11,6 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from models.db import backfill_last_reported_at, fill_case_dates, next_id
