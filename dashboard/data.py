@@ -25,7 +25,7 @@ from models.periods import london_date_of
 from models.query import MetricQuery, MetricResult
 
 TileMode = Literal["snapshot", "yesterday", "window"]
-TREND_DAYS = 8  # a tile: now, yesterday and a week ago at this time, and the days between
+TREND_DAYS = 8  # a tile: now, yesterday and a week ago at this time, and the days between (at least 8)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def _tile(spec: TileSpec, state: FilterState, results: list[MetricResult]) -> Ti
         trend = results[0]
         points = [r.get("value") for r in trend.rows]  # oldest first; the last is `at` itself
         now = points[-1]
-        changes = (("vs yesterday", _delta(now, points[-2])), ("vs last week", _delta(now, points[-8])))
+        changes = (("vs yesterday", _delta(now, points[-1 - 1])), ("vs last week", _delta(now, points[-1 - 7])))
         note = None
     elif spec.mode == "yesterday":
         trend = results[0]
@@ -159,7 +159,8 @@ def tiles_data(specs: Sequence[TileSpec], state: FilterState) -> list[TileData]:
 
 def by_dimensions(asked: Sequence[tuple[str, Mapping[str, Any]]], state: FilterState,
                   dim: str) -> list[dict[Any, float | None]]:
-    """`by_dimension` for several metrics at once, as (name, `metric_query` keywords)."""
+    """{dimension value: value} per metric, split by one dimension, for several metrics at once, as
+    (name, `metric_query` keywords)."""
     results = queries([(name, {**kwargs, "by": (dim,)}) for name, kwargs in asked], state)
     return [{r.get(dim): r.get("value") for r in result.rows} for result in results]
 

@@ -77,7 +77,7 @@ def discharges_by_pathway(prefix: str, state: FilterState, *, font_size: int = 1
         fig = None if _nothing(rows) else figures.stacked_bars(
             [{**r, "pathway": str(r.get("pathway"))} for r in rows], series_key="pathway", labels=PATHWAY_SHORT,
             title="Discharges by pathway, per day", y_title="people", font_size=font_size, dark=dark,
-            partial_last=_partial_last([("discharges", "")], state, "day", [result]))
+            partial_last=_partial_last(("discharges",), state, "day", result))
         return chart(fig, graph_id=f"{prefix}-g-discharges", empty=f"no discharges recorded from {_window_words(state)} "
                      "for this area.", summary="Daily discharges stacked by pathway.")
     return guarded(build, "Discharges by pathway")
@@ -233,21 +233,23 @@ def series_chart(prefix: str, chart_id: str, state: FilterState, series: Sequenc
         nothing = all(_nothing(rows) for _, rows in got)
         fig = None if nothing else figures.lines(got, title=title, y_title=y_title, percent=percent,
                                                  font_size=font_size, dark=dark,
-                                                 partial_last=_partial_last(series, state, grain, results))
+                                                 partial_last=_partial_last([name for name, _ in series], state,
+                                                                            grain, results[0]))
         return chart(fig, graph_id=f"{prefix}-g-{chart_id}", empty=empty)
     return guarded(build, title)
 
 
-def _partial_last(series: Sequence[tuple[str, str]], state: FilterState, grain: str, results: Sequence[Any]) -> str | None:
-    """What to call the last period of period metrics' series when `at` falls inside it (counted so far), else None."""
+def _partial_last(names: Sequence[str], state: FilterState, grain: str, result: Any) -> str | None:
+    """What to call the last period of period metrics' series (`result`: one of them) when `at` falls
+    inside it (counted so far), else None."""
     from datetime import date
 
-    from models.periods import _next_bucket, london_midnight_utc, to_naive_utc
+    from models.periods import london_midnight_utc, next_bucket, to_naive_utc
 
-    if not all(data.metric(name).kind == "period" for name, _ in series) or not results or not results[0].rows:
+    if not all(data.metric(name).kind == "period" for name in names) or not result.rows:
         return None
-    last = date.fromisoformat(results[0].rows[-1]["period"])
-    end = min(_next_bucket(last, grain), results[0].window[1])
+    last = date.fromisoformat(result.rows[-1]["period"])
+    end = min(next_bucket(last, grain), result.window[1])
     if london_midnight_utc(end) <= to_naive_utc(state.resolved_at()):
         return None  # the last period is over: every point is whole
     if state.at is not None:

@@ -77,7 +77,8 @@ def _bucket_start(day: date, grain: str) -> date:
     return day.replace(day=1)
 
 
-def _next_bucket(start: date, grain: str) -> date:
+def next_bucket(start: date, grain: str) -> date:
+    """The first day of the day, week or month after the one starting on `start`."""
     if grain == "day":
         return start + timedelta(days=1)
     if grain == "week":
@@ -110,7 +111,7 @@ def build_periods(*, at: datetime, from_: date, to: date, grain: str | None, sna
     if grain is not None:
         cursor = _bucket_start(from_, grain)
         while cursor < to:
-            nxt = _next_bucket(cursor, grain)
+            nxt = next_bucket(cursor, grain)
             buckets.append((cursor, nxt))
             cursor = nxt
     for bucket_start, bucket_end in buckets:

@@ -1,7 +1,7 @@
 """Filter state from the URL and the way figures are written: no browser needed."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from dashboard.formatting import format_change, format_value
 from dashboard.state import FilterState
@@ -59,18 +59,18 @@ def test_a_period_still_being_counted_is_marked_so_far() -> None:
     days = ["2024-03-04", "2024-03-05", "2024-03-06"]
     window = (date(2024, 3, 4), date(2024, 3, 7))
     at_ten = FilterState.from_args({"at": "2024-03-06T10:00"})
-    assert _partial_last([("discharges", "Discharges")], at_ten, "day", [_result(days, window)]) == \
+    assert _partial_last(("discharges",), at_ten, "day", _result(days, window)) == \
         "counted up to the as-at time"
     # at the London midnight that ends the last day, every day shown is whole
     midnight = FilterState.from_args({"at": "2024-03-07T00:00"})
-    assert _partial_last([("discharges", "Discharges")], midnight, "day", [_result(days, window)]) is None
+    assert _partial_last(("discharges",), midnight, "day", _result(days, window)) is None
     # a week that began on Monday 4 March is not over on Wednesday, even at midnight
     weeks = FilterState.from_args({"at": "2024-03-06T00:00"})
-    assert _partial_last([("discharges", "D")], weeks, "week",
-                         [_result(["2024-02-26", "2024-03-04"], (date(2024, 2, 26), date(2024, 3, 7)))]) == \
+    assert _partial_last(("discharges",), weeks, "week",
+                         _result(["2024-02-26", "2024-03-04"], (date(2024, 2, 26), date(2024, 3, 7)))) == \
         "counted up to the as-at time"
     # a snapshot is measured at an instant: nothing is partial
-    assert _partial_last([("nctr_count", "NCTR")], at_ten, "day", [_result(days, window)]) is None
+    assert _partial_last(("nctr_count",), at_ten, "day", _result(days, window)) is None
     # now: "today so far"
     from models.periods import london_date_of
 
@@ -78,8 +78,8 @@ def test_a_period_still_being_counted_is_marked_so_far() -> None:
 
     day = london_date_of(now.resolved_at())
     at_midnight = now.resolved_at().astimezone(LONDON).time() == time(0)  # the one minute a day it is whole
-    assert at_midnight or _partial_last([("referrals", "R")], now, "day",
-                         [_result([day.isoformat()], (day, date.fromordinal(day.toordinal() + 1)))]) == "today so far"
+    assert at_midnight or _partial_last(("referrals",), now, "day",
+                                        _result([day.isoformat()], (day, day + timedelta(days=1)))) == "today so far"
 
     fig = lines([("Discharges", _result(days, window).rows)], title="t", y_title="people", partial_last="today so far")
     trace = fig["data"][0]
