@@ -207,12 +207,14 @@ class Sample:
     ms: float
     ok: bool
     detail: str = ""
+    start: float = 0.0  # seconds since the load began (set by the recorder)
 
 
 @dataclass
 class Recorder:
     samples: list[Sample] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    t0: float = field(default_factory=time.perf_counter)
 
     def add(self, sample: Sample) -> None:
         with self.lock:
@@ -228,9 +230,10 @@ def _timed(session: Any, recorder: Recorder, kind: str, method: str, url: str, *
         detail = "" if ok else f"HTTP {response.status_code} {response.text[:120]}"
         if ok and ("could not be loaded" in response.text or "Could not show this" in response.text):
             ok, detail = False, "a section failed"
-        recorder.add(Sample(kind, ms, ok, detail))
+        recorder.add(Sample(kind, ms, ok, detail, t0 - recorder.t0))
     except Exception as exc:  # noqa: BLE001 - counted as an error
-        recorder.add(Sample(kind, (time.perf_counter() - t0) * 1000, False, f"{type(exc).__name__}: {exc}"))
+        recorder.add(Sample(kind, (time.perf_counter() - t0) * 1000, False, f"{type(exc).__name__}: {exc}",
+                            t0 - recorder.t0))
 
 
 def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wall_interval: float,
@@ -319,7 +322,7 @@ def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wa
         threads += [threading.Thread(target=analyst, args=(i,), daemon=True) for i in range(analysts)]
         print(f"load: {walls} walls every {wall_interval:g} s + {analysts} analysts for {duration:g} s "
               f"(at most {max_requests} requests) against {base}", flush=True)
-        t_start = time.perf_counter()
+        t_start = recorder.t0 = time.perf_counter()
         for t in threads:
             t.start()
         stop.wait(duration)
@@ -348,6 +351,10 @@ def print_load(outcome: dict[str, Any]) -> list[str]:
         errors = sum(not s.ok for s in group)
         print(f"{kind:16s} | {len(group):6d} | {errors:6d} | {_pct(ms, .5):8.1f} | {_pct(ms, .95):8.1f} | "
               f"{max(ms) if ms else float('nan'):8.1f}")
+    # When the slow requests came: the start (every wall's first load at once) or all along.
+    print("\nby 10 s of the run (all requests): " + ", ".join(
+        f"{w * 10}-{w * 10 + 10} s p95 {_pct([s.ms for s in samples if w * 10 <= s.start < w * 10 + 10], .95):.0f} ms"
+        for w in range(int(max((s.start for s in samples), default=0) // 10) + 1)))
     print(f"\n{len(samples)} requests in {outcome['elapsed']:.0f} s ({len(samples) / outcome['elapsed']:.1f}/s)")
     details = [s.detail for s in samples if not s.ok]
     for d in sorted(set(details))[:5]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Any, Collection
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -134,15 +134,17 @@ def period_param(index: int, name: str) -> str:
     return f"p{index}_{name}"
 
 
-def periods_table(count: int) -> sa.Values:
+def periods_table(count: int, columns: Collection[str] | None = None) -> sa.Values:
     """A VALUES table of `count` periods whose cells are bound parameters (filled by `period_params`).
 
     The cells are parameters, not the periods' values, so one compiled select serves
     every query with the same number of periods (see models.query's statement cache).
+    `columns` keeps only those a select reads (and `k`): each cell is a parameter the store
+    binds on every run, 13 × 28 of them for a 28-day series.
     """
-    cols = [sa.column(name, type_) for name, type_ in PERIOD_COLUMNS]
-    rows = [tuple(sa.bindparam(period_param(i, name), type_=type_) for name, type_ in PERIOD_COLUMNS)
-            for i in range(count)]
+    kept = [(name, type_) for name, type_ in PERIOD_COLUMNS if columns is None or name == "k" or name in columns]
+    cols = [sa.column(name, type_) for name, type_ in kept]
+    rows = [tuple(sa.bindparam(period_param(i, name), type_=type_) for name, type_ in kept) for i in range(count)]
     return sa.values(*cols, name="p").data(rows)
 
 

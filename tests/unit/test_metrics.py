@@ -225,6 +225,13 @@ def test_referrals_and_discharges(engine: sa.Engine) -> None:
     assert by(q(engine, "discharges", at=NOW, **MARCH, by="pathway"), "pathway") == {1: 3, 2: 1, 3: 1}
     assert by(q(engine, "discharges", at=NOW, **MARCH, by="hwb"), "hwb") == {LEEDS: 3, BRADFORD: 1, BRIGHTON: 1}
     assert value(engine, "discharges", at=NOW, **MARCH, icb="QWO") == 4
+    # ICB and place filters keep the cases of the HWBs they cover; with an HWB filter, those in both
+    assert value(engine, "discharges", at=NOW, **MARCH, place=LEEDS) == 3  # A, B, F (one place per HWB by default)
+    assert value(engine, "discharges", at=NOW, **MARCH, icb="QWO", hwb=BRADFORD) == 1  # C
+    assert value(engine, "discharges", at=NOW, **MARCH, icb="QWO", hwb=BRIGHTON) == 0  # Brighton is in Sussex
+    assert value(engine, "discharges", at=NOW, **MARCH, icb="qwo", place=BRIGHTON) == 0
+    assert by(q(engine, "discharges", at=NOW, **MARCH, icb="QWO", by="icb"), "icb") == {"QWO": 4}
+    assert by(q(engine, "discharges", at=NOW, **MARCH, icb="QWO", by="hwb"), "hwb") == {LEEDS: 3, BRADFORD: 1}
     assert by(q(engine, "discharges", at=NOW, **MARCH, by="age_band"), "age_band") == {
         "65-74": 2, "75-84": 1, "85+": 2}  # B 70, F 66 | A 80 | C 90, E 85
     assert value(engine, "discharges", at=NOW, **MARCH, acute_site="RR8") == 3  # A, B, F
