@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dashboard.py                 # both parts
     .venv/bin/python bench/dashboard.py --part pages    # (a) server time per page, cold and cached
-    .venv/bin/python bench/dashboard.py --part load --duration 60 --walls 50 --analysts 10
+    .venv/bin/python bench/dashboard.py --part load --warm-up 30 --duration 60 --walls 50 --analysts 10
 
 Needs the national store from `bench/metrics.py` (bench/out/national.duckdb). It is copied to a
 temporary folder first: starting the server loads the reference geography into the store.
@@ -19,7 +19,11 @@ each request (the store's own buffers stay warm); cached = the same request agai
 subprocess, then N wall screens (each sends the wall's refresh tick, one in
 flight at a time, every --wall-interval seconds: the browser's dcc.Interval,
 compressed) and M analysts (a page load with varied filters, a filter change,
-or an `/api/metrics` query, with a short think time), for --duration seconds.
+or an `/api/metrics` query, with a short think time). All of them start in the
+same second against a server that has just started (nothing cached), run for
+--warm-up seconds, then for --duration seconds more. The two are reported apart:
+the first is a restart under full load (every wall's first load, the caches
+filling); the second is the load itself, and the target is checked on it.
 
 Targets: every page callback <= 300 ms cold and <= 20 ms cached; under the
 load, p95 <= 300 ms and no errors.
@@ -237,7 +241,7 @@ def _timed(session: Any, recorder: Recorder, kind: str, method: str, url: str, *
 
 
 def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wall_interval: float,
-             max_requests: int) -> dict[str, Any]:
+             max_requests: int, warm_up: float = 0.0) -> dict[str, Any]:
     import requests
 
     port = _free_port()
@@ -320,17 +324,17 @@ def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wa
 
         threads = [threading.Thread(target=wall, args=(i,), daemon=True) for i in range(walls)]
         threads += [threading.Thread(target=analyst, args=(i,), daemon=True) for i in range(analysts)]
-        print(f"load: {walls} walls every {wall_interval:g} s + {analysts} analysts for {duration:g} s "
+        print(f"load: {walls} walls every {wall_interval:g} s + {analysts} analysts for {warm_up:g} + {duration:g} s "
               f"(at most {max_requests} requests) against {base}", flush=True)
         t_start = recorder.t0 = time.perf_counter()
         for t in threads:
             t.start()
-        stop.wait(duration)
+        stop.wait(warm_up + duration)
         stop.set()
         for t in threads:
             t.join(timeout=35)
         elapsed = time.perf_counter() - t_start
-        return {"samples": recorder.samples, "elapsed": elapsed}
+        return {"samples": recorder.samples, "elapsed": elapsed, "warm_up": warm_up}
     finally:
         proc.terminate()
         try:
@@ -339,33 +343,42 @@ def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wa
             proc.kill()
 
 
-def print_load(outcome: dict[str, Any]) -> list[str]:
-    samples: list[Sample] = outcome["samples"]
-    kinds = sorted({s.kind for s in samples})
-    print()
+def _load_table(samples: list[Sample]) -> None:
     print(f"{'request':16s} | {'count':>6s} | {'errors':>6s} | {'p50 ms':>8s} | {'p95 ms':>8s} | {'max ms':>8s}")
     print("-" * 68)
-    for kind in [*kinds, "all"]:
-        group = [s for s in samples if kind == "all" or s.kind == kind]
-        ms = [s.ms for s in group]
-        errors = sum(not s.ok for s in group)
-        print(f"{kind:16s} | {len(group):6d} | {errors:6d} | {_pct(ms, .5):8.1f} | {_pct(ms, .95):8.1f} | "
+    for kind in [*sorted({s.kind for s in samples}), "all"]:
+        ms = [s.ms for s in samples if kind == "all" or s.kind == kind]
+        errors = sum(not s.ok for s in samples if kind == "all" or s.kind == kind)
+        print(f"{kind:16s} | {len(ms):6d} | {errors:6d} | {_pct(ms, .5):8.1f} | {_pct(ms, .95):8.1f} | "
               f"{max(ms) if ms else float('nan'):8.1f}")
+
+
+def print_load(outcome: dict[str, Any]) -> list[str]:
+    samples: list[Sample] = outcome["samples"]
+    warm_up: float = outcome.get("warm_up", 0.0)
+    start = [s for s in samples if s.start < warm_up]
+    steady = [s for s in samples if s.start >= warm_up]
+    if start:
+        print(f"\nthe first {warm_up:g} s, from a server just started (all clients arriving at once, nothing cached):")
+        _load_table(start)
+    print(f"\nthe load{f' after the first {warm_up:g} s' if start else ''}:")
+    _load_table(steady)
     # When the slow requests came: the start (every wall's first load at once) or all along.
     print("\nby 10 s of the run (all requests): " + ", ".join(
         f"{w * 10}-{w * 10 + 10} s p95 {_pct([s.ms for s in samples if w * 10 <= s.start < w * 10 + 10], .95):.0f} ms"
         for w in range(int(max((s.start for s in samples), default=0) // 10) + 1)))
+    print(f"whole run, start included: p95 {_pct([s.ms for s in samples], .95):.0f} ms")
     print(f"\n{len(samples)} requests in {outcome['elapsed']:.0f} s ({len(samples) / outcome['elapsed']:.1f}/s)")
     details = [s.detail for s in samples if not s.ok]
     for d in sorted(set(details))[:5]:
         print(f"  error: {d} (x{details.count(d)})")
-    all_ms = [s.ms for s in samples]
+    steady_ms = [s.ms for s in steady]
     missing = []
-    if _pct(all_ms, .95) > LOAD_P95_TARGET_MS:
-        missing.append(f"p95 {_pct(all_ms, .95):.0f} ms > {LOAD_P95_TARGET_MS:.0f} ms")
+    if _pct(steady_ms, .95) > LOAD_P95_TARGET_MS:
+        missing.append(f"p95 {_pct(steady_ms, .95):.0f} ms > {LOAD_P95_TARGET_MS:.0f} ms")
     if details:
         missing.append(f"{len(details)} errors")
-    print(f"targets: p95 <= {LOAD_P95_TARGET_MS:.0f} ms, no errors; missing: {'; '.join(missing) or 'none'}")
+    print(f"targets (the load): p95 <= {LOAD_P95_TARGET_MS:.0f} ms, no errors; missing: {'; '.join(missing) or 'none'}")
     return missing
 
 
@@ -374,7 +387,9 @@ def main() -> int:
     parser.add_argument("--part", choices=("pages", "load", "both"), default="both")
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--cached-runs", type=int, default=20)
-    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load measured against the target")
+    parser.add_argument("--warm-up", type=float, default=30.0,
+                        help="seconds of the same load first, from a cold start, reported apart")
     parser.add_argument("--walls", type=int, default=50)
     parser.add_argument("--analysts", type=int, default=10)
     parser.add_argument("--wall-interval", type=float, default=5.0, help="seconds between a wall's ticks (real: 60)")
@@ -387,7 +402,7 @@ def main() -> int:
         if args.part in ("load", "both"):
             # first, while nothing in this process holds the store (DuckDB: one process per file)
             missing += print_load(run_load(env, args.duration, args.walls, args.analysts, args.wall_interval,
-                                           args.max_requests))
+                                           args.max_requests, args.warm_up))
         if args.part in ("pages", "both"):
             print("\nper page, in process (cold = query cache cleared):", flush=True)
             missing += print_pages(bench_pages(env, args.cold_runs, args.cached_runs))

@@ -921,9 +921,22 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricRe
     those `run_query` gives for each query on its own (the tests check every metric)."""
     preps = [_prepare(engine, q) for q in queries]
     results: list[MetricResult | None] = [None] * len(preps)
+    days: dict[tuple[Any, ...], list[int]] = {}
+    for i, prep in enumerate(preps):
+        key = _day_key(prep)
+        if key is not None:
+            days.setdefault(key, []).append(i)
+    for members in days.values():
+        if len(members) > 1:
+            derived = _from_days(engine, [preps[i] for i in members])
+            if derived is not None:
+                for i, result in zip(members, derived):
+                    results[i] = result
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, prep in enumerate(preps):
         key = _batch_key(prep)
+        if results[i] is not None:
+            continue
         if key is None:
             results[i] = _run_one(engine, prep)
         else:
@@ -951,6 +964,70 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricRe
                 for row in fetched if row[f"n{j}"]]
             results[i] = _result(b, plan.group_dims, mine, version)
     return [r for r in results if r is not None]
+
+
+# --- counts over several windows from one series of days ---------------------------------------
+#
+# A tile of events (referrals, discharges, IC starts and ends, and rates of such counts) asks for its
+# window, the window before it and a weekly trend: three selects. Each is a sum over whole London
+# days, so one select by day over all of them gives every figure (the days are added up here, as the
+# store would add up the cases). Only for a count, or a rate of counts, whose cases are chosen by
+# their event falling in the period and nothing else about the period (`_by_day`).
+
+@functools.lru_cache(maxsize=None)
+def _by_day(name: str) -> bool:
+    """A count, or a rate of counts, of cases by one event time that reads no period column but its bounds."""
+    metric = REGISTRY[name]
+    if (metric.source != "cases" or metric.kind != "period" or type(metric.measure) not in (Count, Ratio)
+            or _event_column([metric]) is None):
+        return False
+    stmt, _, _ = _compile((name,), ((),), 2, (), (), "day")
+    return set(_PERIOD_REF.findall(str(stmt.compile()))) <= {"k", "p_start", "p_end"}
+
+
+def _day_key(prep: _Prepared) -> tuple[Any, ...] | None:
+    q = prep.q
+    if q.lookback_days or not _by_day(prep.metric.name):
+        return None
+    return (prep.metric.name, q.by, tuple(sorted((k, tuple(v)) for k, v in prep.where.items())), prep.at)
+
+
+def _from_days(engine: Engine, preps: list[_Prepared]) -> list[MetricResult] | None:
+    """The results of queries differing only in their periods, from one select by day (None: some
+    period is not a run of whole days as the day series cuts them, and they run as asked)."""
+    first, q = preps[0], preps[0].q
+    days = build_periods(at=first.at, from_=min(p.start_date for b in preps for p in b.periods),
+                         to=max(p.end_date for b in preps for p in b.periods), grain="day", snapshot=False)
+    spans: list[list[list[int]]] = []  # per query, per period: the indexes of its days
+    for b in preps:
+        mine = []
+        for p in b.periods:
+            ks = [k for k, d in enumerate(days) if p.start_date <= d.start_date < p.end_date]
+            if not ks or days[ks[0]].start != p.start or days[ks[-1]].end != p.end:
+                return None
+            mine.append(ks)
+        spans.append(mine)
+    plan = _plan(engine.dialect, (first.metric.name,), ((),), len(days), q.by, tuple(sorted(first.where)), "day")
+    fetched, version = _fetch(engine, plan, _params(first.metric, days, first.where))
+    by_day: dict[int, list[dict[str, Any]]] = {}
+    for row in fetched:
+        by_day.setdefault(row["k"], []).append(row)
+    dim_cols = [f"d_{d}" for d in plan.group_dims]
+    out = []
+    for b, mine in zip(preps, spans):
+        rows: list[dict[str, Any]] = []
+        for i, ks in enumerate(mine):
+            sums: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for k in ks:
+                for row in by_day.get(k, ()):
+                    acc = sums.setdefault(tuple(row[c] for c in dim_cols),
+                                          {"k": i, **{c: row[c] for c in dim_cols}, "value": None, "num": None, "den": None})
+                    for col in ("value", "num", "den"):
+                        if row[col] is not None:
+                            acc[col] = (acc[col] or 0) + row[col]
+            rows += sums.values()
+        out.append(_result(b, plan.group_dims, rows, version))
+    return out
 
 
 def _shape_rows(metric: Metric, periods: list[Period], q: MetricQuery, group_dims: list[str],
