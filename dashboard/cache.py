@@ -230,8 +230,7 @@ def cached_queries(queries: Sequence[MetricQuery], engine: Engine | None = None)
         try:
             if mine:
                 asked = [missing[j] for j in mine]
-                with state.slots:
-                    results = run_queries(engine, [queries[i] for i in asked])
+                results = run_queries(engine, [queries[i] for i in asked], gate=state.slots)
                 for i, result in zip(asked, results):
                     plain[i] = _to_plain(result)
                     # "Now" moves on even when no data arrives (waits grow by the minute), so an unpinned

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import date, datetime, timedelta
@@ -852,26 +853,33 @@ def _prepare(engine: Engine, q: MetricQuery) -> _Prepared:
     return _Prepared(q, metric, at, window, where, periods, share_filter)
 
 
-def _fetch(engine: Engine, plan: _Plan, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+def _fetch(engine: Engine, plan: _Plan, params: dict[str, Any],
+           gate: AbstractContextManager[Any] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The select's rows and the data version. `gate` is held while the store runs it (see `run_queries`)."""
     sql = plan.compiled.construct_expanded_state(params)  # IN lists expanded here
     positional = sql.positional_parameters if engine.dialect.positional else sql.parameters
     # On the driver's own cursor: a page runs a dozen or more selects, and a SQLAlchemy connection's
     # BEGIN and result wrapping cost about 1.5 ms a select (a read needs no transaction of its own).
-    dbapi = engine.raw_connection()
-    try:
-        cursor = dbapi.cursor()
-        try:
-            cursor.execute(sql.statement, positional)
-            names = [d[0] for d in cursor.description]
-            fetched = [dict(zip(names, row)) for row in cursor.fetchall()]
-        finally:
-            cursor.close()
-    finally:
-        dbapi.close()  # back to the pool, which ends the driver's transaction (PostgreSQL opens one)
+    with gate or nullcontext():
+        fetched = _execute(engine, sql.statement, positional)
     if fetched:  # the version comes with the rows; only a select that returned none needs asking
         return fetched, int(fetched[0]["data_version"] or 0)
     with engine.connect() as conn:
         return fetched, _data_version(conn)
+
+
+def _execute(engine: Engine, statement: str, params: Any) -> list[dict[str, Any]]:
+    dbapi = engine.raw_connection()
+    try:
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(statement, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+    finally:
+        dbapi.close()  # back to the pool, which ends the driver's transaction (PostgreSQL opens one)
 
 
 def _result(prep: _Prepared, group_dims: tuple[str, ...], fetched: list[dict[str, Any]], version: int) -> MetricResult:
@@ -884,11 +892,11 @@ def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
     return _run_one(engine, _prepare(engine, q))
 
 
-def _run_one(engine: Engine, prep: _Prepared) -> MetricResult:
+def _run_one(engine: Engine, prep: _Prepared, gate: AbstractContextManager[Any] | None = None) -> MetricResult:
     q = prep.q
     plan = _plan(engine.dialect, (prep.metric.name,), ((),), len(prep.periods), q.by, tuple(sorted(prep.where)),
                  q.grain, _interval(prep))
-    fetched, version = _fetch(engine, plan, _params(prep.metric, prep.periods, prep.where))
+    fetched, version = _fetch(engine, plan, _params(prep.metric, prep.periods, prep.where), gate)
     if plan.open_members is not None:
         fetched = _open_rows(plan.open_members, plan.group_dims, prep.periods, fetched)[0]
     return _result(prep, plan.group_dims, fetched, version)
@@ -915,10 +923,14 @@ def _batch_key(prep: _Prepared) -> tuple[Any, ...] | None:
     return (m.source, periods, prep.q.by, prep.q.grain, event, span, _interval(prep))
 
 
-def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricResult]:
+def run_queries(engine: Engine, queries: Sequence[MetricQuery],
+                gate: AbstractContextManager[Any] | None = None) -> list[MetricResult]:
     """Several queries, in order, with one select for each group that can share one (same source, periods
     and `by`; see `_batch_key`): a page's tiles read the store once, not once per tile. The results are
-    those `run_query` gives for each query on its own (the tests check every metric)."""
+    those `run_query` gives for each query on its own (the tests check every metric).
+
+    `gate` (e.g. a semaphore) is held around each select, not the whole call: a short query asked
+    meanwhile waits for one select, not for all of a page's."""
     preps = [_prepare(engine, q) for q in queries]
     results: list[MetricResult | None] = [None] * len(preps)
     days: dict[tuple[Any, ...], list[int]] = {}
@@ -928,7 +940,7 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricRe
             days.setdefault(key, []).append(i)
     for members in days.values():
         if len(members) > 1:
-            derived = _from_days(engine, [preps[i] for i in members])
+            derived = _from_days(engine, [preps[i] for i in members], gate)
             if derived is not None:
                 for i, result in zip(members, derived):
                     results[i] = result
@@ -938,12 +950,12 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricRe
         if results[i] is not None:
             continue
         if key is None:
-            results[i] = _run_one(engine, prep)
+            results[i] = _run_one(engine, prep, gate)
         else:
             groups.setdefault(key, []).append(i)
     for members in groups.values():
         if len(members) == 1:
-            results[members[0]] = _run_one(engine, preps[members[0]])
+            results[members[0]] = _run_one(engine, preps[members[0]], gate)
             continue
         batch = [preps[i] for i in members]
         # A filter every member shares goes into the WHERE clause (it prunes the scan); the rest are the members' own.
@@ -955,7 +967,7 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery]) -> list[MetricRe
         params = _params(batch[0].metric, batch[0].periods, common)
         for j, (b, keys) in enumerate(zip(batch, own)):
             params.update({f"w{j}_{key}": b.where[key] for key in keys})
-        fetched, version = _fetch(engine, plan, params)
+        fetched, version = _fetch(engine, plan, params, gate)
         opened = (_open_rows(plan.open_members, plan.group_dims, batch[0].periods, fetched)
                   if plan.open_members is not None else None)
         for j, (i, b) in enumerate(zip(members, batch)):
@@ -992,7 +1004,8 @@ def _day_key(prep: _Prepared) -> tuple[Any, ...] | None:
     return (prep.metric.name, q.by, tuple(sorted((k, tuple(v)) for k, v in prep.where.items())), prep.at)
 
 
-def _from_days(engine: Engine, preps: list[_Prepared]) -> list[MetricResult] | None:
+def _from_days(engine: Engine, preps: list[_Prepared],
+               gate: AbstractContextManager[Any] | None = None) -> list[MetricResult] | None:
     """The results of queries differing only in their periods, from one select by day (None: some
     period is not a run of whole days as the day series cuts them, and they run as asked)."""
     first, q = preps[0], preps[0].q
@@ -1008,7 +1021,7 @@ def _from_days(engine: Engine, preps: list[_Prepared]) -> list[MetricResult] | N
             mine.append(ks)
         spans.append(mine)
     plan = _plan(engine.dialect, (first.metric.name,), ((),), len(days), q.by, tuple(sorted(first.where)), "day")
-    fetched, version = _fetch(engine, plan, _params(first.metric, days, first.where))
+    fetched, version = _fetch(engine, plan, _params(first.metric, days, first.where), gate)
     by_day: dict[int, list[dict[str, Any]]] = {}
     for row in fetched:
         by_day.setdefault(row["k"], []).append(row)

@@ -283,6 +283,23 @@ def test_event_counts_over_several_windows_from_one_series_of_days(engine: sa.En
     assert {r["pathway"]: (r["numerator"], r["denominator"]) for r in rates[1].rows} == {1: (0, 1), 2: (0, 1)}  # F; B
 
 
+def test_the_gate_is_held_around_each_select_not_the_whole_call(engine: sa.Engine) -> None:
+    held: list[str] = []
+
+    class Gate:
+        def __enter__(self) -> None:
+            held.append("in")
+
+        def __exit__(self, *exc: Any) -> None:
+            held.append("out")
+
+    results = run_queries(engine, [MetricQuery.from_params(name, {"at": [NOW], **{k: [v] for k, v in w.items()}})
+                                   for name, w in (("referrals", MARCH), ("nctr_count", {}), ("vacant_accepting", {}))],
+                          gate=Gate())
+    assert held == ["in", "out"] * 3  # three selects: cases by event, people waiting, capacity
+    assert results[0].rows[0]["value"] == 7
+
+
 @pytest.mark.parametrize("name", sorted(n for n in REGISTRY if REGISTRY[n].kind == "period"))
 def test_several_windows_at_once_equal_each_alone(engine: sa.Engine, name: str) -> None:
     """Whatever run_queries does with several windows of one metric, each result is the query's own."""
