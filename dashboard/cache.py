@@ -17,6 +17,7 @@ import flask
 from flask_caching import Cache
 from sqlalchemy.engine import Engine
 
+from dashboard.concurrency import OldestFirst
 from models import settings
 from models.db import get_engine
 from models.metrics import REGISTRY
@@ -60,7 +61,7 @@ class _CacheState:
         self.lock = threading.Lock()
         self.versions: dict[str, tuple[float, dict[str, int]]] = {}  # per store: (when asked, feed → run)
         self.in_flight: dict[str, threading.Event] = {}
-        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT_QUERIES)
+        self.slots = OldestFirst(MAX_CONCURRENT_QUERIES)
         self.refreshing: set[str] = set()  # shared views being recomputed in the background
         self.version_refreshing: set[str] = set()
 

@@ -15,6 +15,7 @@ import dash
 from dash import Input, Output, State, ALL, dcc, html
 
 from dashboard.cache import make_cache
+from dashboard.concurrency import mark_request_started
 from models.settings import PROJECT_DIR
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def build_app(start_scheduler: bool = False) -> dash.Dash:
         State({"type": NAV_LINK, "path": ALL}, "id"),
     )
     make_cache(app.server)
+    app.server.before_request(mark_request_started)
     _register_api(app.server)
     if start_scheduler:
         _start_scheduler()
