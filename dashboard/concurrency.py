@@ -1,4 +1,5 @@
-"""Run a page's independent sections side by side (each waits on the store, not the CPU).
+"""Run a page's independent sections side by side (each waits on the store, not the CPU), and share
+the store's query slots between requests, oldest request first (`OldestFirst`).
 
 Each worker runs inside the request's Flask app context, so the query cache
 is the app's own; nothing is shared between requests.

@@ -28,7 +28,7 @@ def test_a_freed_slot_goes_to_the_oldest_request_waiting() -> None:
     for t in threads:
         t.join(timeout=5)
     assert order == ["older", "newer", "newest"]
-    # every slot came back: two can be held at once again only as many as were made
+    # the one slot is free again and nobody is left waiting
     assert slots._free == 1 and not slots._waiting
 
 
