@@ -20,6 +20,8 @@ def create_app(*, start_scheduler: bool = False) -> Any:
     """The Dash app with its pages and the HTTP API; optionally the in-process scheduler."""
     from dashboard.server import build_app
 
+    if start_scheduler:
+        _wire_scheduler()
     return build_app(start_scheduler=start_scheduler)
 
 
@@ -76,6 +78,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_scheduler(args: argparse.Namespace) -> int:
     from ingest.scheduler import run_blocking
 
+    _wire_scheduler()
     run_blocking()
     return 0
 
@@ -96,6 +99,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ingest.demo import run_demo_command
 
     return run_demo_command(days=args.days, seed=args.seed)
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from alerts.cli import run_check_command
+
+    return run_check_command(args.at)
+
+
+def _cmd_digest(args: argparse.Namespace) -> int:
+    from alerts.digest import run_digest_command
+
+    return run_digest_command(args.name, args.at, dry_run=args.dry_run)
+
+
+def _wire_scheduler() -> None:
+    """Alerts ride on the scheduler (every minute, after each successful ingest run, and the digests)."""
+    from alerts.schedule import add_alert_jobs
+    from ingest.scheduler import HOOKS
+
+    if add_alert_jobs not in HOOKS:
+        HOOKS.append(add_alert_jobs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("alerts", help="alert rules: `alerts check` evaluates them once and sends what is due")
+    alerts_sub = p.add_subparsers(dest="alerts_command", required=True)
+    p = alerts_sub.add_parser("check", help="evaluate every rule now, send what is due, print the instances")
+    p.add_argument("--at", help="ISO 8601 time (default now)")
+    p.set_defaults(func=_cmd_alerts)
+
+    p = sub.add_parser("digest", help="morning digests: `digest send NAME`")
+    digest_sub = p.add_subparsers(dest="digest_command", required=True)
+    p = digest_sub.add_parser("send", help="build and send one digest now")
+    p.add_argument("name")
+    p.add_argument("--at", help="ISO 8601 time (default now)")
+    p.add_argument("--dry-run", action="store_true", help="write the email to a file and print its path")
+    p.set_defaults(func=_cmd_digest)
     return parser
 
 

@@ -20,7 +20,7 @@ import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -33,6 +33,12 @@ from models import settings
 
 log = logging.getLogger("homeward.scheduler")
 DEMO_INTERVAL_S = 60
+
+
+# Extra jobs wired in by app.py (alerts): each is given the scheduler and the store, adds its jobs and
+# returns what to call after every successful ingest run. Ingest knows nothing more of them.
+SchedulerHook = Callable[[BackgroundScheduler, Engine], Callable[[], None]]
+HOOKS: list[SchedulerHook] = []
 
 
 class FeedConfigError(ValueError):
@@ -80,11 +86,14 @@ def read_feed_config(path: Path | None = None) -> list[FeedJob]:
     return jobs
 
 
-def run_job(engine: Engine, job: FeedJob) -> None:
+def run_job(engine: Engine, job: FeedJob, after_success: tuple[Callable[[], None], ...] = ()) -> None:
     """One scheduled run; whatever happens is logged and recorded, never raised into the scheduler."""
     try:
         summary = run_feed(engine, job.kind, job.source, hub_id=job.hub_id)
         log.info("job %s: %s", job.name, summary.status)
+        if summary.status in ("ok", "partial"):
+            for call in after_success:
+                call()
     except Exception as exc:  # noqa: BLE001
         log.exception("job %s failed", job.name)
         try:
@@ -112,8 +121,9 @@ def build_scheduler(engine: Engine, jobs: list[FeedJob] | None = None) -> Backgr
             if url:
                 jobs.append(FeedJob(name=f"demo-{feed}", kind=feed, source=url, interval_seconds=DEMO_INTERVAL_S))
         scheduler.homeward_live_feeds = live  # type: ignore[attr-defined]  # stopped with the scheduler
+    after_success = tuple(hook(scheduler, engine) for hook in HOOKS)
     for job in jobs:
-        scheduler.add_job(run_job, trigger=_trigger(job), args=(engine, job), id=job.name, name=job.name,
+        scheduler.add_job(run_job, trigger=_trigger(job), args=(engine, job, after_success), id=job.name, name=job.name,
                           max_instances=1, coalesce=True, misfire_grace_time=None,
                           next_run_time=_now())  # first run at start, then on schedule
     return scheduler

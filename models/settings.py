@@ -44,6 +44,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOMEWARD_SUPPRESSION", "1",
             "Apply NHS small-number suppression to aggregate `metric` exports below national level (1 on, 0 off)."),
     Setting("HOMEWARD_LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("HOMEWARD_ALERTS", "alerts.toml",
+            "Alert rules, channels and morning digests: `[[rule]]`, `[channels.NAME]`, `[[digest]]` (see Alerts below)."),
+    Setting("HOMEWARD_SMTP_URL", "none (email channels fail until set)",
+            "Mail server for email channels: `smtp://user:password@host:587` (STARTTLS, then login)."),
+    Setting("HOMEWARD_SMTP_SENDER", "homeward@localhost",
+            "The From address of alert and digest emails."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -121,6 +127,20 @@ def log_level() -> str:
     return (_raw("HOMEWARD_LOG_LEVEL") or "INFO").upper()
 
 
+def alerts_file() -> Path:
+    raw = _raw("HOMEWARD_ALERTS")
+    path = Path(raw) if raw else PROJECT_DIR / "alerts.toml"
+    return path if path.is_absolute() else PROJECT_DIR / path
+
+
+def smtp_url() -> str | None:
+    return _raw("HOMEWARD_SMTP_URL")
+
+
+def smtp_sender() -> str:
+    return _raw("HOMEWARD_SMTP_SENDER") or "homeward@localhost"
+
+
 def pseudo_key_raw() -> str | None:
     return _raw("HOMEWARD_PSEUDO_KEY")
 
@@ -138,4 +158,7 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_STALE_HOURS": stale_hours,
     "HOMEWARD_SUPPRESSION": suppression_enabled,
     "HOMEWARD_LOG_LEVEL": log_level,
+    "HOMEWARD_ALERTS": alerts_file,
+    "HOMEWARD_SMTP_URL": smtp_url,
+    "HOMEWARD_SMTP_SENDER": smtp_sender,
 }

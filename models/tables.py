@@ -20,8 +20,8 @@ export_id_seq = Sequence("export_id_seq", metadata=metadata)
 
 # 2: hub_case / hub_case_version without a primary key on DuckDB; 3: service.last_reported_at;
 # 4: service.last_capacity, last_occupied, last_vacant_accepting, last_vacant_reserved;
-# 5: hub_case's London dates (CASE_DATES)
-SCHEMA_VERSION = 5
+# 5: hub_case's London dates (CASE_DATES); 6: alert_instance, alert_notification
+SCHEMA_VERSION = 6
 
 meta = Table(
     "meta", metadata,
@@ -249,4 +249,47 @@ export_audit = Table(
     Column("format", String, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("suppressed", Boolean, nullable=False),
+)
+
+# --- alerts ---------------------------------------------------------------
+
+alert_instance = Table(  # one per rule and scope (a rule with per = "hwb" has one per HWB); see alerts.states
+    "alert_instance", metadata,
+    Column("instance_key", String, primary_key=True),  # "<rule>|<scope>"
+    Column("rule", String, nullable=False),
+    Column("scope", String, nullable=False),  # national | icb:… | hwb:E08000035 | feed:vacancy
+    Column("state", String, nullable=False),  # ok | pending | firing | resolved | no_data
+    Column("value", Float),
+    Column("threshold", Float),
+    Column("since", DateTime, nullable=False),  # when it entered this state
+    Column("pending_since", DateTime),
+    Column("fired_at", DateTime),
+    Column("resolved_at", DateTime),
+    Column("episode", Integer, nullable=False, default=0),  # one more at each firing: keys its notifications
+    Column("evaluated_at", DateTime, nullable=False),
+    Column("last_notified_at", DateTime),
+    Column("silenced_until", DateTime),
+    Column("silence_reason", Text),
+    Column("silenced_by", String),
+)
+
+alert_notification = Table(  # one per instance, episode, kind and channel: the key makes a second copy impossible
+    "alert_notification", metadata,
+    Column("instance_key", String, nullable=False),
+    Column("episode", Integer, nullable=False),
+    Column("kind", String, nullable=False),  # firing | resolved | repeat-N
+    Column("channel", String, nullable=False),
+    Column("rule", String, nullable=False),
+    Column("value", Float),
+    Column("threshold", Float),
+    Column("created_at", DateTime, nullable=False),
+    Column("status", String, nullable=False),  # due | sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("claimed_by", String),
+    Column("claimed_at", DateTime),
+    Column("sent_at", DateTime),
+    Column("recipients", Text),  # who was told (addresses or the webhook host)
+    Column("error", Text),
+    PrimaryKeyConstraint("instance_key", "episode", "kind", "channel"),
 )

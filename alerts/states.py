@@ -1,0 +1,259 @@
+"""Evaluating the rules: each instance's state in the store, Grafana style.
+
+    ok → pending → firing → resolved      (no_data: the metric has no value — never taken for ok)
+
+A breach starts `pending`; held for `for_minutes` it becomes `firing` (a new *episode*). Clearing a firing
+instance makes it `resolved`. Firing and resolved each queue one notification per channel, and a firing
+instance one more every `repeat_hours`, keyed (instance, episode, kind, channel) in `alert_notification`:
+a second copy cannot be inserted. The instance row itself moves by a conditional update on the state it was
+read in, so of two processes evaluating at once only one makes (and queues) each change.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from alerts.rules import FEED_RULE, AlertsConfig, Rule
+from models.freshness import feed_freshness
+from models.query import MetricQuery, run_queries
+from models.tables import alert_instance, alert_notification
+from models.thresholds import rag, thresholds_for
+
+log = logging.getLogger("homeward.alerts")
+UTC = timezone.utc
+STATES = ("ok", "pending", "firing", "resolved", "no_data")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One instance's reading at one evaluation."""
+    rule: str
+    scope: str  # national | icb:… | hwb:… | feed:…
+    value: float | None
+    threshold: float | None
+    breached: bool | None  # None: no data
+    for_minutes: float
+    repeat_hours: float
+    channels: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}|{self.scope}"
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_key: str
+    rule: str
+    scope: str
+    state: str
+    value: float | None
+    threshold: float | None
+    since: datetime
+    pending_since: datetime | None
+    fired_at: datetime | None
+    resolved_at: datetime | None
+    episode: int
+    evaluated_at: datetime
+    last_notified_at: datetime | None = None
+    silenced_until: datetime | None = None
+    silence_reason: str | None = None
+    silenced_by: str | None = None
+
+    def silenced(self, now: datetime) -> bool:
+        return self.silenced_until is not None and self.silenced_until > now
+
+
+def _naive(at: datetime) -> datetime:
+    """Store form: naive UTC (models.tables)."""
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
+# --- reading the metrics ---------------------------------------------------
+
+def _breach(rule: Rule, value: float | None, codes: tuple[str, ...]) -> tuple[bool | None, float | None]:
+    """(breached or None without a value, the threshold crossed)."""
+    if rule.rag is not None:
+        limits = thresholds_for(rule.metric, codes)
+        threshold = None if limits is None else (limits.red if rule.rag == "red" else limits.green)
+        if value is None:
+            return None, threshold
+        level = rag(rule.metric, value, codes)
+        return (level == "red" if rule.rag == "red" else level in ("amber", "red")), threshold
+    threshold = rule.above if rule.above is not None else rule.below
+    if value is None:
+        return None, threshold
+    return (value > threshold if rule.above is not None else value < threshold), threshold  # type: ignore[operator]
+
+
+def observe(engine: Engine, config: AlertsConfig, at: datetime,
+            known: Mapping[str, Instance] | None = None) -> list[Observation]:
+    """Every instance's reading at `at`: each rule through the metrics layer, and each feed's freshness.
+
+    A per-HWB rule's HWBs come from its result; an HWB seen before but missing now reads as no data."""
+    from models.geography import get_geography
+
+    geo = get_geography(engine)
+    queries = [MetricQuery(metric=r.metric, at=at, by=("hwb",) if r.per == "hwb" else (), where=dict(r.scope.where))
+               for r in config.rules]
+    results = run_queries(engine, queries) if queries else []
+    out: list[Observation] = []
+    for rule, result in zip(config.rules, results):
+        common = dict(rule=rule.name, for_minutes=rule.for_minutes, repeat_hours=rule.repeat_hours,
+                      channels=rule.channels)
+        if rule.per == "hwb":
+            seen: set[str] = set()
+            for row in result.rows:
+                code = row.get("hwb")
+                if not code:
+                    continue
+                seen.add(code)
+                hwb = geo.hwbs.get(code)
+                codes = (code, *((hwb.place, hwb.icb) if hwb else ()), *rule.scope.codes)
+                breached, threshold = _breach(rule, row.get("value"), codes)
+                out.append(Observation(scope=f"hwb:{code}", value=row.get("value"), threshold=threshold,
+                                       breached=breached, **common))
+            for key, inst in (known or {}).items():
+                code = inst.scope[4:]
+                if inst.rule == rule.name and inst.scope.startswith("hwb:") and code not in seen:
+                    out.append(Observation(scope=inst.scope, value=None, threshold=inst.threshold, breached=None,
+                                           **common))
+        else:
+            value = result.total() if result.rows else None
+            breached, threshold = _breach(rule, value, rule.scope.codes)
+            out.append(Observation(scope=rule.scope.text, value=value, threshold=threshold, breached=breached,
+                                   **common))
+    for feed in feed_freshness(engine, at).values():
+        hours = None if feed.age_seconds is None else round(feed.age_seconds / 3600, 2)
+        out.append(Observation(rule=FEED_RULE, scope=f"feed:{feed.feed}", value=hours,
+                               threshold=round(feed.max_age_seconds / 3600, 2), breached=feed.stale,
+                               for_minutes=0, repeat_hours=24, channels=config.feed_channels))
+    return out
+
+
+# --- the state machine -----------------------------------------------------
+
+def step(prior: Instance | None, obs: Observation, now: datetime) -> tuple[Instance, list[str]]:
+    """The instance after this reading, and the notifications it makes due (firing, resolved, repeat-N).
+    `now` is naive UTC. Pure: the store is written by `evaluate`."""
+    inst = prior or Instance(instance_key=obs.key, rule=obs.rule, scope=obs.scope, state="ok", value=None,
+                             threshold=None, since=now, pending_since=None, fired_at=None, resolved_at=None,
+                             episode=0, evaluated_at=now)
+    inst = replace(inst, value=obs.value, threshold=obs.threshold, evaluated_at=now)
+    due: list[str] = []
+
+    def to(state: str, **changes: Any) -> Instance:
+        return replace(inst, state=state, since=now if state != inst.state else inst.since, **changes)
+
+    if obs.breached is None:
+        new = to("no_data", pending_since=None)
+    elif obs.breached:
+        if inst.state == "firing":
+            new = inst
+            repeat = timedelta(hours=obs.repeat_hours)
+            last = inst.last_notified_at or inst.fired_at or now
+            if inst.fired_at is not None and now - last >= repeat:
+                due.append(f"repeat-{int((now - inst.fired_at) / repeat)}")
+        else:
+            pending_since = inst.pending_since if inst.state == "pending" else now
+            if now - pending_since >= timedelta(minutes=obs.for_minutes):
+                new = to("firing", fired_at=now, resolved_at=None, pending_since=None, episode=inst.episode + 1)
+                due.append("firing")
+            else:
+                new = to("pending", pending_since=pending_since)
+    elif inst.state == "firing":
+        new = to("resolved", resolved_at=now)
+        due.append("resolved")
+    elif inst.state == "resolved":
+        new = inst
+    else:
+        new = to("ok", pending_since=None)
+    return new, due
+
+
+def _row_to_instance(row: Mapping[str, Any]) -> Instance:
+    return Instance(**{k: row[k] for k in Instance.__dataclass_fields__})
+
+
+def load_instances(engine: Engine | Connection) -> dict[str, Instance]:
+    def read(conn: Connection) -> dict[str, Instance]:
+        return {r.instance_key: _row_to_instance(r._mapping) for r in conn.execute(sa.select(alert_instance))}
+
+    if isinstance(engine, Connection):
+        return read(engine)
+    with engine.connect() as conn:
+        return read(conn)
+
+
+def _save(conn: Connection, prior: Instance | None, new: Instance) -> bool:
+    """Write the instance unless another process moved it since it was read (False then)."""
+    values = {k: getattr(new, k) for k in Instance.__dataclass_fields__}
+    if prior is None:
+        try:
+            conn.execute(alert_instance.insert().values(values))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+    a = alert_instance.c
+    moved = conn.execute(alert_instance.update()
+                         .where(a.instance_key == prior.instance_key, a.state == prior.state,
+                                a.episode == prior.episode, a.evaluated_at == prior.evaluated_at)
+                         .values({k: v for k, v in values.items() if k != "instance_key"})
+                         .returning(a.instance_key)).first()
+    return moved is not None
+
+
+def evaluate(engine: Engine, config: AlertsConfig, at: datetime | None = None) -> list[Instance]:
+    """Evaluate every rule once at `at` (default now): move each instance, queue its notifications.
+    Returns every instance after the evaluation."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    now = _naive(at)
+    known = load_instances(engine)
+    for obs in observe(engine, config, at, known):
+        prior = known.get(obs.key)
+        if prior is not None and prior.evaluated_at > now:
+            continue  # an evaluation at a later time has been stored (an `--at` in the past reads, never rewinds)
+        new, due = step(prior, obs, now)
+        try:
+            with engine.begin() as conn:
+                if not _save(conn, prior, new):
+                    continue  # another process evaluated this instance meanwhile; it queued what was due
+                if due and not new.silenced(now):
+                    for kind in due:
+                        for channel in obs.channels:
+                            conn.execute(alert_notification.insert().values(
+                                instance_key=new.instance_key, episode=new.episode, kind=kind, channel=channel,
+                                rule=new.rule, value=new.value, threshold=new.threshold, created_at=now,
+                                status="due", attempts=0, next_attempt_at=now))
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+            if not _lost_race(exc):
+                raise
+            log.info("alert %s: moved by another process meanwhile", new.instance_key)
+    return list(load_instances(engine).values())
+
+
+def _lost_race(exc: Exception) -> bool:
+    """A duplicate key, or DuckDB's write-write conflict: another process wrote the same row first."""
+    return isinstance(exc, sa.exc.IntegrityError) or "Conflict" in str(exc)
+
+
+def silence(engine: Engine, instance_key: str, until: datetime, reason: str, by: str) -> bool:
+    """Silence one instance until `until` (no notifications meanwhile; its state still moves)."""
+    with engine.begin() as conn:
+        done = conn.execute(alert_instance.update().where(alert_instance.c.instance_key == instance_key)
+                            .values(silenced_until=_naive(until), silence_reason=reason, silenced_by=by)
+                            .returning(alert_instance.c.instance_key)).first()
+    log.info("alert %s silenced until %s by %s: %s", instance_key, until.isoformat(), by, reason)
+    return done is not None
+
+
+def instances_in_scope(instances: Iterable[Instance], hwbs: set[str] | None) -> list[Instance]:
+    """Instances whose scope lies in a set of HWBs (None: all); national and feed alerts always count."""
+    if hwbs is None:
+        return list(instances)
+    return [i for i in instances if not i.scope.startswith("hwb:") or i.scope[4:] in hwbs]
