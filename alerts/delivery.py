@@ -208,3 +208,14 @@ def compose(rule_name: str, rule: Rule | None, items: list[Item], link_base: str
     body_json = {"rule": rule_name, "metric": rule.metric if rule else None, "state": head.lower(),
                  "notifications": entries, "text": text}
     return subject, text, body_html, body_json
+
+
+def history(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
+    """Notifications newest first, with the instance's scope and firing/resolved times (the /alerts page)."""
+    n, i = alert_notification.c, alert_instance.c
+    stmt = (sa.select(n.rule, i.scope, n.kind, n.channel, n.created_at, n.status, n.attempts, n.sent_at,
+                      n.recipients, n.error, n.next_attempt_at, n.value, n.threshold)
+            .select_from(alert_notification.outerjoin(alert_instance, i.instance_key == n.instance_key))
+            .order_by(n.created_at.desc(), n.rule, n.channel).limit(limit))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]

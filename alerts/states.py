@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from alerts.rules import FEED_RULE, AlertsConfig, Rule
 from models.freshness import feed_freshness
-from models.query import MetricQuery, run_queries
+from models.query import MetricQuery, empty_value, run_queries
 from models.tables import alert_instance, alert_notification
 from models.thresholds import rag, thresholds_for
 
@@ -91,11 +91,8 @@ def _breach(rule: Rule, value: float | None, codes: tuple[str, ...]) -> tuple[bo
     return (value > threshold if rule.above is not None else value < threshold), threshold  # type: ignore[operator]
 
 
-def observe(engine: Engine, config: AlertsConfig, at: datetime,
-            known: Mapping[str, Instance] | None = None) -> list[Observation]:
-    """Every instance's reading at `at`: each rule through the metrics layer, and each feed's freshness.
-
-    A per-HWB rule's HWBs come from its result; an HWB seen before but missing now reads as no data."""
+def observe(engine: Engine, config: AlertsConfig, at: datetime) -> list[Observation]:
+    """Every instance's reading at `at`: each rule through the metrics layer, and each feed's freshness."""
     from models.geography import get_geography
 
     geo = get_geography(engine)
@@ -107,22 +104,17 @@ def observe(engine: Engine, config: AlertsConfig, at: datetime,
         common = dict(rule=rule.name, for_minutes=rule.for_minutes, repeat_hours=rule.repeat_hours,
                       channels=rule.channels)
         if rule.per == "hwb":
-            seen: set[str] = set()
-            for row in result.rows:
-                code = row.get("hwb")
-                if not code:
-                    continue
-                seen.add(code)
+            # every HWB in the scope: one the result has no row for has the layer's empty value (0 people; no rate)
+            values = {row["hwb"]: row.get("value") for row in result.rows if row.get("hwb")}
+            covered = scope_hwbs(rule.scope.text, geo)
+            empty = empty_value(rule.metric)
+            for code in sorted(geo.hwbs if covered is None else covered):
                 hwb = geo.hwbs.get(code)
                 codes = (code, *((hwb.place, hwb.icb) if hwb else ()), *rule.scope.codes)
-                breached, threshold = _breach(rule, row.get("value"), codes)
-                out.append(Observation(scope=f"hwb:{code}", value=row.get("value"), threshold=threshold,
-                                       breached=breached, **common))
-            for key, inst in (known or {}).items():
-                code = inst.scope[4:]
-                if inst.rule == rule.name and inst.scope.startswith("hwb:") and code not in seen:
-                    out.append(Observation(scope=inst.scope, value=None, threshold=inst.threshold, breached=None,
-                                           **common))
+                value = values.get(code, empty)
+                breached, threshold = _breach(rule, value, codes)
+                out.append(Observation(scope=f"hwb:{code}", value=value, threshold=threshold, breached=breached,
+                                       **common))
         else:
             value = result.total() if result.rows else None
             breached, threshold = _breach(rule, value, rule.scope.codes)
@@ -214,7 +206,7 @@ def evaluate(engine: Engine, config: AlertsConfig, at: datetime | None = None) -
     at = (at or datetime.now(UTC)).astimezone(UTC)
     now = _naive(at)
     known = load_instances(engine)
-    for obs in observe(engine, config, at, known):
+    for obs in observe(engine, config, at):
         prior = known.get(obs.key)
         if prior is not None and prior.evaluated_at > now:
             continue  # an evaluation at a later time has been stored (an `--at` in the past reads, never rewinds)
@@ -252,8 +244,38 @@ def silence(engine: Engine, instance_key: str, until: datetime, reason: str, by:
     return done is not None
 
 
-def instances_in_scope(instances: Iterable[Instance], hwbs: set[str] | None) -> list[Instance]:
-    """Instances whose scope lies in a set of HWBs (None: all); national and feed alerts always count."""
+def scope_hwbs(scope: str, geo: Any) -> set[str] | None:
+    """The HWBs an instance's scope covers (None: national or a feed — every view's concern)."""
+    from alerts.rules import parse_scope
+
+    if scope == "national" or scope.startswith("feed:"):
+        return None
+    where = parse_scope(scope).where
+    return {*where.get("hwb", ()), *(h for c in where.get("icb", ()) for h in geo.hwbs_in_icb(c)),
+            *(h for c in where.get("place", ()) for h in geo.hwbs_in_place(c))}
+
+
+def instances_in_scope(instances: Iterable[Instance], hwbs: set[str] | None, geo: Any) -> list[Instance]:
+    """Instances whose scope meets a set of HWBs (None: all); national and feed alerts always count."""
     if hwbs is None:
         return list(instances)
-    return [i for i in instances if not i.scope.startswith("hwb:") or i.scope[4:] in hwbs]
+    out = []
+    for inst in instances:
+        covered = scope_hwbs(inst.scope, geo)
+        if covered is None or covered & hwbs:
+            out.append(inst)
+    return out
+
+
+def firing_in_scope(engine: Engine, icb: Iterable[str] = (), place: Iterable[str] = (),
+                    hwb: Iterable[str] = ()) -> list[Instance]:
+    """Instances firing in a view's geography (HWBs of its ICBs, places and HWBs; none given: everywhere)."""
+    from models.geography import get_geography
+
+    geo = get_geography(engine)
+    icb, place, hwb = list(icb), list(place), list(hwb)
+    hwbs: set[str] | None = None
+    if icb or place or hwb:
+        hwbs = {*hwb, *(h for c in icb for h in geo.hwbs_in_icb(c)), *(h for c in place for h in geo.hwbs_in_place(c))}
+    firing = [i for i in load_instances(engine).values() if i.state == "firing"]
+    return sorted(instances_in_scope(firing, hwbs, geo), key=lambda i: (i.rule, i.scope))

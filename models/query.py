@@ -1090,6 +1090,11 @@ def _summed(measure: Any) -> bool:
     return isinstance(measure, (Count, Sum, Open, Overlap))
 
 
+def empty_value(metric: str) -> float | int | None:
+    """A metric's value where a split (`by`) has no row: 0 for counts and sums, missing for rates and medians."""
+    return _empty(get_metric(metric))["value"]
+
+
 def _empty(metric: Metric) -> dict[str, Any]:
     m = metric.measure
     if _summed(m):

@@ -5,6 +5,8 @@ import flask
 
 
 def register_api(server: flask.Flask) -> None:
+    from dashboard.api import alerts
     from dashboard.api.routes import register_routes
 
     register_routes(server)
+    alerts.register(server)

@@ -62,6 +62,18 @@ def _stale_banner() -> html.Div | None:
                     className="hw-banner hw-banner--stale hw-wall__banner", role="alert", id=f"{PREFIX}-stale-text")
 
 
+def _alerts_banner(state: FilterState) -> html.Div | None:
+    """The rules' alerts firing in the wall's scope (stale feeds have the banner above)."""
+    from alerts.rules import FEED_RULE
+    from alerts.states import firing_in_scope
+
+    firing = [i for i in firing_in_scope(get_engine(), state.icb, state.place, state.hwb) if i.rule != FEED_RULE]
+    if not firing:
+        return None
+    return html.Div(["🔔 ALERTS FIRING: ", "; ".join(f"{i.rule} ({i.scope})" for i in firing), "."],
+                    className="hw-banner hw-banner--stale hw-wall__banner", role="alert", id=f"{PREFIX}-alerts-text")
+
+
 def panels(state: FilterState, dark: bool) -> list[Any]:
     """Everything that refreshes: tiles, charts, the table; plain data in, fresh components out."""
     tiles, trend, reasons, table = sections.build_all([
@@ -80,8 +92,9 @@ def _compute(state: FilterState, dark: bool) -> list[Any]:
     return json.loads(to_json_plotly([scope, as_at, *panels(state, dark)]))
 
 
-def _stale_json() -> Any:
-    return json.loads(to_json_plotly(guarded(_stale_banner, "Feed freshness")))
+def _stale_json(state: FilterState) -> Any:
+    return json.loads(to_json_plotly([guarded(_stale_banner, "Feed freshness"),
+                                      guarded(lambda: _alerts_banner(state), "Alerts")]))
 
 
 def _refreshed(args: dict[str, Any]) -> tuple[Any, ...]:
@@ -94,7 +107,9 @@ def _refreshed(args: dict[str, Any]) -> tuple[Any, ...]:
                  f"{'dark' if dark else 'light'}")
     # Feed freshness moves with the clock and with failed runs, not with the data version: its own
     # entry, shared by every screen, looked at again every few seconds (in the background).
-    stale = shared_view("wall-stale", "", _stale_json, pinned=False, refresh_seconds=STALE_CHECK_SECONDS)
+    geo_key = f"{','.join(state.icb)}|{','.join(state.place)}|{','.join(state.hwb)}"
+    stale = shared_view("wall-stale", geo_key, lambda: _stale_json(state), pinned=False,
+                        refresh_seconds=STALE_CHECK_SECONDS)
     content = shared_view("wall", scope_key, lambda: _compute(state, dark), pinned=state.at is not None)
     return (stale, *content)
 
