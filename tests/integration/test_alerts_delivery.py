@@ -74,6 +74,19 @@ def fixture_store(store: sa.Engine) -> sa.Engine:
     return store
 
 
+def screenshot(page: str, name: str) -> Path:
+    """The HTML email as headless Chromium draws it, into tests/artifacts/ (to look at)."""
+    folder = ROOT / "tests" / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path, shot = folder / f"{name}.html", folder / f"{name}.png"
+    html_path.write_text(page)
+    shot.unlink(missing_ok=True)
+    subprocess.run(["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={shot}", "--window-size=900,320", html_path.as_uri()],
+                   check=True, capture_output=True, timeout=60)
+    return shot
+
+
 def states(engine: sa.Engine) -> dict[str, str]:
     return {k: i.state for k, i in load_instances(engine).items()}
 
@@ -103,6 +116,8 @@ def test_pending_firing_one_email_resolved_one_email(fixture_store: sa.Engine, s
     # value 2 (C and D), threshold 1.5, scope, since 12:10 London, link to the filtered page
     assert f"FIRING · hwb:{BRADFORD} · value 2 (threshold 1.5) · since Sun 10 Mar 2024 12:10" in text
     assert f"https://homeward.test/delays?hwb={BRADFORD}" in text and f"/delays?hwb={BRADFORD}" in page
+    shot = screenshot(page, "alert-email")
+    assert shot.stat().st_size > 5_000
     rtext = resolved.get_payload()[0].get_payload(decode=True).decode()
     assert "RESOLVED · hwb:E08000032 · value 1 (threshold 1.5) · since Wed 20 Mar 2024 12:00" in rtext
     for message in (text, page, rtext):  # aggregates only: no case, person or hub identifiers
