@@ -89,11 +89,12 @@ def _silence_form() -> Any:
                for k, i in sorted(load_instances(get_engine()).items())]
     return html.Div([
         html.H2("Silence an alert", className="hw-panel__title"),
-        dcc.Dropdown(id=f"{PREFIX}-silence-key", options=options, placeholder="Alert"),
-        dcc.Input(id=f"{PREFIX}-silence-hours", type="number", min=0.25, max=168, value=4,
-                  **{"aria-label": "Hours"}),
-        dcc.Input(id=f"{PREFIX}-silence-reason", type="text", placeholder="Reason (kept with the alert)",
-                  **{"aria-label": "Reason"}),
+        html.Label("Alert", htmlFor=f"{PREFIX}-silence-key"),
+        dcc.Dropdown(id=f"{PREFIX}-silence-key", options=options, placeholder="Choose an alert"),
+        html.Label("For how many hours", htmlFor=f"{PREFIX}-silence-hours"),
+        dcc.Input(id=f"{PREFIX}-silence-hours", type="number", min=0.25, max=168, value=4),
+        html.Label("Reason (kept with the alert)", htmlFor=f"{PREFIX}-silence-reason"),
+        dcc.Input(id=f"{PREFIX}-silence-reason", type="text"),
         html.Button("Silence", id=f"{PREFIX}-silence-go"),
         html.Div(id=f"{PREFIX}-silence-result", role="status"),
     ], className="hw-section")

@@ -66,3 +66,45 @@ def test_page_and_wall_scope_and_silence(client: FlaskClient, duck_store: sa.Eng
     inst = load_instances(duck_store)[f"waits|hwb:{BRADFORD}"]
     assert (inst.silence_reason, inst.silenced_by) == ("known: ward closure", "admin")
     assert inst.silenced(parse_time("at", "2024-03-10T15:59").replace(tzinfo=None))
+
+
+def _text(component: Any) -> str:
+    """Every string in a Dash component tree."""
+    if component is None:
+        return ""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return " ".join(_text(c) for c in component)
+    return _text(getattr(component, "children", None))
+
+
+def test_alerts_page_and_wall_banner_content(client: FlaskClient, duck_store: sa.Engine) -> None:
+    import dash
+
+    from dashboard.pages import wall
+    from dashboard.state import FilterState
+
+    app = client.application
+    with app.test_request_context("/alerts"):
+        page = _text(dash.page_registry["pages.alerts"]["layout"]())
+        banner_qwo = _text(wall._alerts_banner(FilterState.from_args({"icb": "QWO"})))
+        banner_leeds = wall._alerts_banner(FilterState.from_args({"hwb": LEEDS}))
+    assert f"FIRING waits hwb:{BRADFORD} 2 0.5" in page
+    assert ("waits: No longer meet criteria to reside in icb:QWO (each HWB apart) is above 0.5; tell nobody, "
+            "again every 24 hours while it lasts.") in page
+    assert "No notification yet." in page and "Silence an alert" in page
+    assert banner_qwo == f"🔔 ALERTS FIRING:  waits (hwb:{BRADFORD}) ."
+    assert banner_leeds is None
+
+
+def test_silence_action_on_the_page(client: FlaskClient, duck_store: sa.Engine) -> None:
+    from dashboard.pages import alerts as page
+
+    key = f"waits|hwb:{BRADFORD}"
+    with client.application.test_request_context("/alerts", environ_base={"REMOTE_ADDR": "10.1.2.3"}):
+        assert page._silence(1, key, 2, "") == "Choose an alert, a number of hours and give a reason."
+        assert page._silence(1, key, 2, " ward closed ").startswith("Silenced until ")
+        assert page._silence(1, "nope|national", 2, "x") == "That alert no longer exists."
+    inst = load_instances(duck_store)[key]
+    assert (inst.silence_reason, inst.silenced_by) == ("ward closed", "10.1.2.3")
