@@ -15,7 +15,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -100,7 +100,8 @@ def deliver_due(engine: Engine, config: AlertsConfig, at: datetime | None = None
             if channel is None:
                 raise DeliveryError(f"channel {channel_name!r} is no longer configured")
             rule = next((r for r in config.rules if r.name == rule_name), None)
-            subject, text, body_html, body_json = compose(rule_name, rule, items, config.link_base)
+            subject, text, body_html, body_json = compose(rule_name, rule, items, config.link_base,
+                                                          geography_names(engine))
             if channel.type == "email":
                 told = send_email(channel.to, subject, text, body_html)
             else:
@@ -140,10 +141,23 @@ def _finish(engine: Engine, items: list[Item], now: datetime, *, status: str, re
 
 # --- what a message says (aggregates only) ---------------------------------
 
-def _scope_name(scope: str) -> str:
+def scope_name(scope: str, names: Mapping[str, str]) -> str:
+    """`hwb:E08000032` → `Bradford (hwb:E08000032)`; `feed:vacancy` → `feed vacancy`."""
     if scope.startswith("feed:"):
         return f"feed {scope[5:]}"
-    return scope
+    if scope == "national":
+        return "England"
+    parts = [p.partition(":")[2] for p in scope.split(",")]
+    named = [names[c] for c in parts if c in names]
+    return f"{', '.join(named)} ({scope})" if named else scope
+
+
+def geography_names(engine: Engine) -> dict[str, str]:
+    from models.geography import get_geography
+
+    geo = get_geography(engine)
+    return {**{c: i.name for c, i in geo.icbs.items()}, **{c: p.name for c, p in geo.places.items()},
+            **{c: h.name for c, h in geo.hwbs.items()}}
 
 
 def _format(rule: Rule | None, value: float | None) -> str:
@@ -170,8 +184,8 @@ def _when(at: datetime | None) -> str:
 KIND_WORDS = {"firing": "FIRING", "resolved": "RESOLVED"}
 
 
-def compose(rule_name: str, rule: Rule | None, items: list[Item], link_base: str
-            ) -> tuple[str, str, str, dict[str, Any]]:
+def compose(rule_name: str, rule: Rule | None, items: list[Item], link_base: str,
+            names: Mapping[str, str] | None = None) -> tuple[str, str, str, dict[str, Any]]:
     """(subject, plain text, HTML, JSON body) of one message about a rule's instances."""
     if rule is None:
         title, condition = "Feed not updating", "last successful load older than its limit"
@@ -187,9 +201,9 @@ def compose(rule_name: str, rule: Rule | None, items: list[Item], link_base: str
         since = _when(it.since)
         value, threshold = _format(rule, it.value), _format(rule, it.threshold)
         link = _link(rule, it, link_base)
-        lines.append(f"{word} · {_scope_name(it.scope)} · value {value} (threshold {threshold}) · since {since}"
+        lines.append(f"{word} · {scope_name(it.scope, names or {})} · value {value} (threshold {threshold}) · since {since}"
                      f" · {link}")
-        rows.append(f"<tr><td><strong>{word}</strong></td><td>{html.escape(_scope_name(it.scope))}</td>"
+        rows.append(f"<tr><td><strong>{word}</strong></td><td>{html.escape(scope_name(it.scope, names or {}))}</td>"
                     f"<td style='text-align:right'>{html.escape(value)}</td>"
                     f"<td style='text-align:right'>{html.escape(threshold)}</td><td>{html.escape(since)}</td>"
                     f"<td><a href='{html.escape(link)}'>open</a></td></tr>")

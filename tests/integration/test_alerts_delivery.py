@@ -114,12 +114,12 @@ def test_pending_firing_one_email_resolved_one_email(fixture_store: sa.Engine, s
     text = fired.get_payload()[0].get_payload(decode=True).decode()
     page = fired.get_payload()[1].get_payload(decode=True).decode()
     # value 2 (C and D), threshold 1.5, scope, since 12:10 London, link to the filtered page
-    assert f"FIRING · hwb:{BRADFORD} · value 2 (threshold 1.5) · since Sun 10 Mar 2024 12:10" in text
+    assert f"FIRING · Bradford (hwb:{BRADFORD}) · value 2 (threshold 1.5) · since Sun 10 Mar 2024 12:10" in text
     assert f"https://homeward.test/delays?hwb={BRADFORD}" in text and f"/delays?hwb={BRADFORD}" in page
     shot = screenshot(page, "alert-email")
     assert shot.stat().st_size > 5_000
     rtext = resolved.get_payload()[0].get_payload(decode=True).decode()
-    assert "RESOLVED · hwb:E08000032 · value 1 (threshold 1.5) · since Wed 20 Mar 2024 12:00" in rtext
+    assert "RESOLVED · Bradford (hwb:E08000032) · value 1 (threshold 1.5) · since Wed 20 Mar 2024 12:00" in rtext
     for message in (text, page, rtext):  # aggregates only: no case, person or hub identifiers
         assert not any(word in message for word in ("p-C", "p-D", "HUB1", "case"))
     with fixture_store.connect() as conn:
@@ -215,7 +215,7 @@ backoff_seconds = 0.05
         texts = [b["text"] for b in card["content"]["body"]]
         assert texts[0] == "[Homeward] FIRING: bradford_waits (1 scope)"
         assert texts[1] == f"Rule: No longer meet criteria to reside in hwb:{BRADFORD} is above 1.5 for 10 minutes"
-        assert texts[2].startswith(f"FIRING · hwb:{BRADFORD} · value 2 (threshold 1.5)")
+        assert texts[2].startswith(f"FIRING · Bradford (hwb:{BRADFORD}) · value 2 (threshold 1.5)")
     finally:
         receiver.stop()
 
