@@ -134,9 +134,19 @@ def _finish(engine: Engine, items: list[Item], now: datetime, *, status: str, re
             else:
                 values.update(next_attempt_at=now + backoff(item.attempts + 1))
             conn.execute(alert_notification.update().where(*key).values(values))
-            if status == "sent":
+    if status != "sent":
+        return
+    # Apart from the notifications' own transaction: a clash with an evaluation writing the same instance
+    # must not leave a sent message looking unsent (it would be sent again once its claim ran out).
+    for item in items:
+        try:
+            with engine.begin() as conn:
                 conn.execute(alert_instance.update().where(i.instance_key == item.instance_key)
                              .values(last_notified_at=now))
+        except sa.exc.OperationalError as exc:
+            if not _lost_race(exc):
+                raise
+            log.info("alert %s: last_notified_at not updated (busy)", item.instance_key)
 
 
 # --- what a message says (aggregates only) ---------------------------------

@@ -182,6 +182,10 @@ def load_instances(engine: Engine | Connection) -> dict[str, Instance]:
         return read(conn)
 
 
+# Written by delivery (last_notified_at) and the silence action, never by an evaluation's update.
+OTHER_WRITERS = frozenset({"instance_key", "last_notified_at", "silenced_until", "silence_reason", "silenced_by"})
+
+
 def _save(conn: Connection, prior: Instance | None, new: Instance) -> bool:
     """Write the instance unless another process moved it since it was read (False then)."""
     values = {k: getattr(new, k) for k in Instance.__dataclass_fields__}
@@ -195,7 +199,7 @@ def _save(conn: Connection, prior: Instance | None, new: Instance) -> bool:
     moved = conn.execute(alert_instance.update()
                          .where(a.instance_key == prior.instance_key, a.state == prior.state,
                                 a.episode == prior.episode, a.evaluated_at == prior.evaluated_at)
-                         .values({k: v for k, v in values.items() if k != "instance_key"})
+                         .values({k: v for k, v in values.items() if k not in OTHER_WRITERS})
                          .returning(a.instance_key)).first()
     return moved is not None
 
