@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alerts.channels import DeliveryError, post_webhook, send_email, teams_payload
-from alerts.rules import FEED_RULE, AlertsConfig, Rule, parse_scope
-from alerts.states import _lost_race, _naive
+from alerts.rules import AlertsConfig, Rule, parse_scope
+from alerts.states import lost_race, store_time
 from models.metrics import REGISTRY
 from models.periods import LONDON
 from models.tables import alert_instance, alert_notification
@@ -72,7 +72,7 @@ def _claim(engine: Engine, now: datetime) -> list[Item]:
                                    .values(status="sending", claimed_by=WORKER, claimed_at=now)
                                    .returning(n.rule, n.value, n.threshold)).first()
         except sa.exc.OperationalError as exc:
-            if not _lost_race(exc):
+            if not lost_race(exc):
                 raise
             row = None
         if row is None:
@@ -89,7 +89,7 @@ def _claim(engine: Engine, now: datetime) -> list[Item]:
 
 def deliver_due(engine: Engine, config: AlertsConfig, at: datetime | None = None) -> list[dict[str, Any]]:
     """Send every due notification this process can claim; returns one entry per message tried."""
-    now = _naive((at or datetime.now(UTC)).astimezone(UTC))
+    now = store_time((at or datetime.now(UTC)).astimezone(UTC))
     groups: dict[tuple[str, str], list[Item]] = {}
     for item in _claim(engine, now):
         groups.setdefault((item.rule, item.channel), []).append(item)
@@ -144,7 +144,7 @@ def _finish(engine: Engine, items: list[Item], now: datetime, *, status: str, re
                 conn.execute(alert_instance.update().where(i.instance_key == item.instance_key)
                              .values(last_notified_at=now))
         except sa.exc.OperationalError as exc:
-            if not _lost_race(exc):
+            if not lost_race(exc):
                 raise
             log.info("alert %s: last_notified_at not updated (busy)", item.instance_key)
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alerts.rules import AlertsConfigError, Digest, load_config
-from alerts.states import _naive, firing_in_scope
+from alerts.states import store_time, firing_in_scope
 from models import settings
 from models.freshness import stale_feeds
 from models.periods import LONDON, london_date_of
@@ -179,7 +179,7 @@ def build(engine: Engine, name: str, at: datetime | None = None) -> tuple[Digest
 
 def _claim(engine: Engine, digest: Digest, at: datetime) -> bool:
     """One send per digest per London day across processes: the notification key is the claim."""
-    now = _naive(at)
+    now = store_time(at)
     try:
         with engine.begin() as conn:
             conn.execute(alert_notification.insert().values(
@@ -204,7 +204,7 @@ def send(engine: Engine, name: str, at: datetime | None = None, *, once_a_day: b
         with engine.begin() as conn:
             conn.execute(alert_notification.update()
                          .where(n.instance_key == f"digest|{digest.name}", n.episode == london_date_of(at).toordinal())
-                         .values(status="sent", sent_at=_naive(at), recipients=told, attempts=1))
+                         .values(status="sent", sent_at=store_time(at), recipients=told, attempts=1))
     return told
 
 

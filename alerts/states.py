@@ -69,7 +69,7 @@ class Instance:
         return self.silenced_until is not None and self.silenced_until > now
 
 
-def _naive(at: datetime) -> datetime:
+def store_time(at: datetime) -> datetime:
     """Store form: naive UTC (models.tables)."""
     return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
 
@@ -208,7 +208,7 @@ def evaluate(engine: Engine, config: AlertsConfig, at: datetime | None = None) -
     """Evaluate every rule once at `at` (default now): move each instance, queue its notifications.
     Returns every instance after the evaluation."""
     at = (at or datetime.now(UTC)).astimezone(UTC)
-    now = _naive(at)
+    now = store_time(at)
     known = load_instances(engine)
     for obs in observe(engine, config, at):
         prior = known.get(obs.key)
@@ -227,13 +227,13 @@ def evaluate(engine: Engine, config: AlertsConfig, at: datetime | None = None) -
                                 rule=new.rule, value=new.value, threshold=new.threshold, created_at=now,
                                 status="due", attempts=0, next_attempt_at=now))
         except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
-            if not _lost_race(exc):
+            if not lost_race(exc):
                 raise
             log.info("alert %s: moved by another process meanwhile", new.instance_key)
     return list(load_instances(engine).values())
 
 
-def _lost_race(exc: Exception) -> bool:
+def lost_race(exc: Exception) -> bool:
     """A duplicate key, or DuckDB's write-write conflict: another process wrote the same row first."""
     return isinstance(exc, sa.exc.IntegrityError) or "Conflict" in str(exc)
 
@@ -242,7 +242,7 @@ def silence(engine: Engine, instance_key: str, until: datetime, reason: str, by:
     """Silence one instance until `until` (no notifications meanwhile; its state still moves)."""
     with engine.begin() as conn:
         done = conn.execute(alert_instance.update().where(alert_instance.c.instance_key == instance_key)
-                            .values(silenced_until=_naive(until), silence_reason=reason, silenced_by=by)
+                            .values(silenced_until=store_time(until), silence_reason=reason, silenced_by=by)
                             .returning(alert_instance.c.instance_key)).first()
     log.info("alert %s silenced until %s by %s: %s", instance_key, until.isoformat(), by, reason)
     return done is not None
