@@ -98,6 +98,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo_command(days=args.days, seed=args.seed)
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from planner.cli import run_plan_command
+
+    return run_plan_command(args.scenario)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Homeward: live system visibility for intermediate care.")
     sub = parser.add_subparsers(dest="command")
@@ -139,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("plan", help="simulate a what-if capacity scenario (JSON file) and print the result as JSON")
+    p.add_argument("scenario", help="scenario JSON file (see the /planner page or issue 15 for its shape)")
+    p.set_defaults(func=_cmd_plan)
     return parser
 
 

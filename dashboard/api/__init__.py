@@ -5,6 +5,8 @@ import flask
 
 
 def register_api(server: flask.Flask) -> None:
+    from dashboard.api.plan import register_plan_routes
     from dashboard.api.routes import register_routes
 
     register_routes(server)
+    register_plan_routes(server)
