@@ -111,7 +111,7 @@ def parse_scenario(body: Any) -> Scenario:
     missing = sorted(k for k in ("start", "days", "arrivals", "capacity", "los") if k not in body)
     if missing:
         raise ScenarioError(f"missing {', '.join(missing)}")
-    unknown = sorted(set(body) - known)
+    unknown = sorted(set(body) - known - {"basis"})  # basis: how /api/plan/inputs filled it in; not used
     if unknown:
         raise ScenarioError(f"unknown field {unknown[0]!r}")
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import flask
 
 from dashboard.api.routes import error_response, json_response
+from models.query import QueryError, parse_time
 from planner.engine import simulate
 from planner.scenario import ScenarioError, parse_scenario
 
@@ -36,10 +37,16 @@ def plan_inputs() -> flask.Response:
         return error_response(400, "hwb is required (an HWB code)", "hwb")
     if pathway not in PATHWAYS:
         return error_response(400, "pathway must be 1, 2 or 3", "pathway")
-    inputs = planning_inputs(hwb, int(pathway))
+    at_text = flask.request.args.get("at")
+    inputs = planning_inputs(hwb, int(pathway), at=parse_time("at", at_text) if at_text else None)
     if inputs is None:
         return error_response(404, f"unknown HWB {hwb!r}", "hwb")
     return json_response(inputs)
+
+
+@bp.errorhandler(QueryError)
+def _query_error(exc: QueryError) -> flask.Response:
+    return error_response(400, exc.message, exc.param)
 
 
 def register_plan_routes(server: flask.Flask) -> None:
