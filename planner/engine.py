@@ -210,3 +210,28 @@ def simulate(scenario: Scenario) -> dict[str, Any]:
         stats = _stats(arrays[name][:, None])
         summary[name] = {k: v[0] for k, v in stats.items()}
     return {"days": day_rows, "summary": summary, "runs": scenario.runs, "seed": scenario.seed}
+
+
+def smallest_capacity(body: dict[str, Any], target: float, high: int | None = None) -> int | None:
+    """The smallest constant capacity whose 95th-percentile queue stays at or under `target` on every day
+    (bisection; with common random numbers the queue only falls as places are added). None if even `high`
+    places (default: enough for everyone arriving) do not."""
+    from planner.scenario import parse_scenario
+
+    def ok(capacity: int) -> bool:
+        arrays = run_arrays(parse_scenario({**body, "capacity": capacity}))
+        return bool((np.percentile(arrays["waiting"], 95, axis=0) <= target + 1e-9).all())
+
+    base = parse_scenario(body)
+    if high is None:
+        high = base.occupied + base.waiting + int(math.ceil(sum(base.arrivals) * 1.2)) + 1
+    if not ok(high):
+        return None
+    low = 0
+    while high - low > 1:
+        mid = (low + high) // 2
+        if ok(mid):
+            high = mid
+        else:
+            low = mid
+    return high if not ok(low) else low

@@ -131,3 +131,29 @@ def parse_scenario(body: Any) -> Scenario:
                     waiting=_count(body.get("waiting", 0), "waiting", 0, MAX_CAPACITY),
                     los=_los(body["los"]), runs=_count(body.get("runs", 200), "runs", 1, MAX_RUNS),
                     seed=_count(body.get("seed", 1), "seed", 0, 2 ** 32 - 1))
+
+
+def adjusted(body: Mapping[str, Any], *, capacity: int | None = None, capacity_change: int = 0,
+             demand_pct: float = 0.0, los_pct: float = 0.0, days: int | None = None) -> dict[str, Any]:
+    """A what-if of a scenario body: capacity set (or changed by ± places), arrivals and lengths of stay
+    scaled by ± %; the seed is kept, so the what-if shares the base's random numbers."""
+    out = dict(body)
+    out.pop("basis", None)
+    if days is not None:
+        out["days"] = days
+    base_capacity = out["capacity"] if capacity is None else capacity
+    if isinstance(base_capacity, list):
+        out["capacity"] = [max(0, int(c) + capacity_change) for c in base_capacity]
+    else:
+        out["capacity"] = max(0, int(base_capacity) + capacity_change)
+    factor = 1 + demand_pct / 100
+    arrivals = out["arrivals"]
+    out["arrivals"] = [a * factor for a in arrivals] if isinstance(arrivals, list) else arrivals * factor
+    los = out["los"]
+    if los_pct:
+        if "lognormal" in los:
+            out["los"] = {"lognormal": {"meanlog": los["lognormal"]["meanlog"] + math.log(1 + los_pct / 100),
+                                        "sdlog": los["lognormal"]["sdlog"]}}
+        elif "samples" in los:
+            out["los"] = {"samples": [s * (1 + los_pct / 100) for s in los["samples"]]}
+    return out

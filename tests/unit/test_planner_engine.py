@@ -123,3 +123,26 @@ def test_invalid_scenarios_say_what_is_wrong(change: dict[str, Any], words: str)
     with pytest.raises(ScenarioError, match=words) as caught:
         parse_scenario(_scenario(**change))
     assert "\n" not in str(caught.value)
+
+
+def test_smallest_capacity_keeps_the_p95_queue_under_target() -> None:
+    from planner.engine import smallest_capacity
+
+    body = _scenario(days=56, arrivals=10, capacity=80, occupied=80, waiting=20, runs=40)
+    best = smallest_capacity(body, target=5.0)
+    assert best is not None
+    p95 = lambda c: np.percentile(run_arrays(parse_scenario({**body, "capacity": c}))["waiting"], 95, axis=0).max()
+    assert p95(best) <= 5.0 < p95(best - 1)
+    # the steady load is λ·W = 97.8 places: keeping the queue short needs more than that, not fewer
+    assert 98 <= best <= 140
+
+
+def test_adjusted_scales_demand_and_stay_and_changes_capacity() -> None:
+    from planner.scenario import adjusted
+
+    body = _scenario(arrivals=[1, 2, 3, 4, 5, 6, 7], capacity=100)
+    out = adjusted(body, capacity_change=10, demand_pct=-50, los_pct=100)
+    assert out["capacity"] == 110 and out["arrivals"] == [0.5, 1, 1.5, 2, 2.5, 3, 3.5]
+    assert out["los"]["lognormal"]["meanlog"] == pytest.approx(2.1 + math.log(2))
+    assert adjusted({**body, "los": {"samples": [2, 4]}}, capacity=50, los_pct=-50)["los"] == {"samples": [1, 2]}
+    assert adjusted(body, capacity=50)["capacity"] == 50 and out["seed"] == body["seed"]
