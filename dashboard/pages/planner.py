@@ -7,8 +7,6 @@ controls are in the URL (c1, dc1, d1, l1 … for scenarios 1–3, weeks, target)
 """
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -22,14 +20,13 @@ from dashboard.components.page import filtered_page, register_filtered_page
 from dashboard.figures import GRAPH_CONFIG, SERIES_COLOURS, _figure
 from dashboard.labels import PATHWAY_SHORT
 from dashboard.state import FilterState
+from planner.report import FIELDS, WHAT_IFS, result_csv, what_ifs
 
 dash.register_page(__name__, path="/planner", name="Planner", title="Planner · Homeward", order=7,
                    description="What if capacity, demand or length of stay changed: people waiting in weeks ahead.")
 
 PREFIX = "plan"
 FILTERS = ("icb", "place", "hwb", "pathway", "at")
-WHAT_IFS = 3
-FIELDS = ("c", "dc", "d", "l")  # capacity (absolute), capacity ± places, demand ± %, length of stay ± %
 DEFAULT_WEEKS, DEFAULT_TARGET = 12, 5
 SEARCH_RUNS = 100  # the capacity search runs each candidate with fewer runs: it only needs the p95
 
@@ -122,25 +119,6 @@ def layout(**query_args: Any) -> html.Div:
 register_filtered_page(PREFIX, FILTERS, content)
 
 
-def what_ifs(base: dict[str, Any], values: dict[str, Any], weeks: int) -> list[tuple[str, dict[str, Any]]]:
-    """("As now", base) and the what-ifs set in the controls, as scenario bodies over `weeks`."""
-    from planner.scenario import adjusted
-
-    out = [("As now", adjusted(base, days=weeks * 7))]
-    for i in range(1, WHAT_IFS + 1):
-        c, dc, d, los = (values.get(f"{k}{i}") for k in FIELDS)
-        if all(v in (None, "") for v in (c, dc, d, los)):
-            continue
-        words = [f"capacity {int(c)}" if c not in (None, "") else "",
-                 f"{int(dc):+d} places" if dc not in (None, "", 0) else "",
-                 f"demand {float(d):+g}%" if d not in (None, "", 0) else "",
-                 f"stay {float(los):+g}%" if los not in (None, "", 0) else ""]
-        out.append((f"What-if {i}: " + ", ".join(w for w in words if w),
-                    adjusted(base, capacity=int(c) if c not in (None, "") else None, capacity_change=int(dc or 0),
-                             demand_pct=float(d or 0), los_pct=float(los or 0), days=weeks * 7)))
-    return out
-
-
 def _fan(results: list[tuple[str, dict[str, Any]]], measure: str, title: str, y_title: str,
          reference: float | None = None) -> dict[str, Any]:
     traces: list[dict[str, Any]] = []
@@ -229,19 +207,6 @@ def _run(_clicks: int, base: dict[str, Any] | None, weeks: int, target: float | 
 
 def _fmt(value: float | None, places: int) -> str:
     return "—" if value is None else f"{value:,.{places}f}"
-
-
-def result_csv(results: list[dict[str, Any]]) -> str:
-    """One row per scenario and day: the four measures' mean, p05, p50, p95."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    measures = ("occupied", "waiting", "admitted", "wait_days")
-    writer.writerow(["scenario", "date", *[f"{m}_{s}" for m in measures for s in ("mean", "p05", "p50", "p95")]])
-    for item in results:
-        for day in item["result"]["days"]:
-            writer.writerow([item["label"], day["date"],
-                             *[day[m][s] for m in measures for s in ("mean", "p05", "p50", "p95")]])
-    return out.getvalue()
 
 
 @callback(Output(f"{PREFIX}-csv", "data"), Input(f"{PREFIX}-csv-button", "n_clicks"),
