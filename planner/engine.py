@@ -116,14 +116,23 @@ def _serve(arrive: np.ndarray, los: np.ndarray, free: np.ndarray, capacity: np.n
         return start
     days = len(capacity)
     open_from = _open_from(capacity, free.shape[1])
+    cap_by_day = np.concatenate([capacity, capacity[-1:], [0]])  # day `days` = after the horizon; days+1 = never
+    rising = bool((np.diff(capacity) >= 0).all())
+    first_open = np.where(open_from[:, 0] > days, np.inf, open_from[:, 0]).astype(np.float64)[None, :]
     places = np.arange(free.shape[1])[None, :]
     previous = np.zeros(runs)
     for n in range(persons):
         ready = np.maximum(arrive[:, n][:, None], free)
-        day = np.minimum(np.floor(ready), days).astype(np.int64)
-        opens = open_from[places, np.where(np.isfinite(ready), day, days + 1)]
-        ready = np.where(opens == day, ready, opens.astype(np.float64))
-        ready[opens > days] = np.inf
+        if rising:  # each place is open from its first day on: one bound per place
+            ready = np.maximum(ready, first_open)
+        else:
+            day = np.where(np.isfinite(ready), np.minimum(ready, days), days + 1).astype(np.int64)
+            shut = cap_by_day[day] <= places  # closed on the day it frees: wait for it to open again
+            if shut.any():
+                rows_shut, places_shut = np.nonzero(shut)
+                opens = open_from[places_shut, day[rows_shut, places_shut]].astype(np.float64)
+                opens[opens > days] = np.inf
+                ready[rows_shut, places_shut] = opens
         slot = ready.argmin(axis=1)
         s = np.maximum(ready[rows, slot], previous)  # first come, first served even as places open and close
         start[:, n] = s
@@ -146,12 +155,29 @@ def _daily_mean(times: np.ndarray, signs: np.ndarray, days: int) -> np.ndarray:
     return np.round(before + part, 9) + 0.0  # sums of +1/−1 weights: drop the float dust (and −0)
 
 
+def _nan_percentiles(values: np.ndarray, quantiles: tuple[int, ...]) -> np.ndarray:
+    """np.nanpercentile's linear method along axis 0, vectorised (numpy's own goes column by column)."""
+    ordered = np.sort(values, axis=0)  # NaN sort last
+    n = (~np.isnan(values)).sum(axis=0)
+    out = np.full((len(quantiles), values.shape[1]), np.nan)
+    has = n > 0
+    for i, q in enumerate(quantiles):
+        pos = q / 100 * np.maximum(n - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        low = np.take_along_axis(ordered, lo[None, :], axis=0)[0]
+        high = np.take_along_axis(ordered, hi[None, :], axis=0)[0]
+        out[i] = np.where(has, low + (high - low) * (pos - lo), np.nan)
+    return out
+
+
 def _stats(values: np.ndarray) -> dict[str, list[float | None]]:
     """mean, p05, p50, p95 over runs (axis 0), ignoring runs without a value (nan)."""
     with warnings.catch_warnings():  # a day nobody was admitted in any run has no wait: None, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(values, axis=0)
-        q = np.nanpercentile(values, QUANTILES, axis=0)
+    q = _nan_percentiles(values.astype(np.float64), QUANTILES)
+
     def tidy(a: np.ndarray) -> list[float | None]:
         return [None if math.isnan(x) else round(float(x), 3) for x in np.atleast_1d(a)]
     return {"mean": tidy(mean), "p05": tidy(q[0]), "p50": tidy(q[1]), "p95": tidy(q[2])}

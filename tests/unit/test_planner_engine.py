@@ -146,3 +146,15 @@ def test_adjusted_scales_demand_and_stay_and_changes_capacity() -> None:
     assert out["los"]["lognormal"]["meanlog"] == pytest.approx(2.1 + math.log(2))
     assert adjusted({**body, "los": {"samples": [2, 4]}}, capacity=50, los_pct=-50)["los"] == {"samples": [1, 2]}
     assert adjusted(body, capacity=50)["capacity"] == 50 and out["seed"] == body["seed"]
+
+
+def test_a_cut_in_capacity_closes_places_as_they_empty() -> None:
+    # 2 places, 1 on days 3–5, 3 from day 6; 7 waiting, stays of exactly 1.5 days, no arrivals. By hand:
+    # starts 0, 0 (2 places) · 1.5, 1.5 · 3.0 (place 2 is shut on day 3) · 4.5 · 6.0 (place 2 open again).
+    scenario = parse_scenario(_scenario(days=10, arrivals=0, capacity=[2] * 3 + [1] * 3 + [3] * 4, waiting=7,
+                                        los={"samples": [1.5]}, runs=3))
+    arrays = run_arrays(scenario)
+    assert arrays["admitted"][0].tolist() == [2, 2, 0, 1, 1, 0, 1, 0, 0, 0]
+    assert arrays["waiting"][0, :2].tolist() == [5.0, 4.0]  # day 1: 5 until 1.5, then 3
+    # one in a place from day 3 to 7.5 (3.0–4.5, 4.5–6.0, 6.0–7.5), though 3 places are open from day 6
+    assert arrays["occupied"][0, 3:9].tolist() == [1.0, 1.0, 1.0, 1.0, 0.5, 0.0]
