@@ -122,6 +122,12 @@ def _wire_scheduler() -> None:
         HOOKS.append(add_alert_jobs)
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from planner.cli import run_plan_command
+
+    return run_plan_command(args.scenario)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Homeward: live system visibility for intermediate care.")
     sub = parser.add_subparsers(dest="command")
@@ -163,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_cmd_demo)
+
     p = sub.add_parser("alerts", help="alert rules: `alerts check` evaluates them once and sends what is due")
     alerts_sub = p.add_subparsers(dest="alerts_command", required=True)
     p = alerts_sub.add_parser("check", help="evaluate every rule now, send what is due, print the instances")
@@ -176,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="ISO 8601 time (default now)")
     p.add_argument("--dry-run", action="store_true", help="write the email to a file and print its path")
     p.set_defaults(func=_cmd_digest)
+
+    p = sub.add_parser("plan", help="simulate a what-if capacity scenario (JSON file) and print the result as JSON")
+    p.add_argument("scenario", help="scenario JSON file (see the /planner page or issue 15 for its shape)")
+    p.set_defaults(func=_cmd_plan)
     return parser
 
 

@@ -8,6 +8,7 @@ from dash import html
 
 from dashboard import sections
 from dashboard.components.common import page_heading
+from dashboard.components.outlook import outlook_panel
 from dashboard.components.page import filtered_page, register_filtered_page
 from dashboard.data import TileSpec
 from dashboard.state import FilterState
@@ -36,6 +37,7 @@ def content(state: FilterState) -> list[Any]:
                                                                ("p90_delay_days", "90th percentile")],
                                   grain="week", title="Discharge delay by week", y_title="days",
                                   empty="nobody with a discharge ready date was discharged in this window."),
+        lambda: outlook_panel(PREFIX, state, compact=True),
         lambda: sections.longest_waits_table(PREFIX, state, limit=25),
     ])
     return [
