@@ -1125,3 +1125,11 @@ def _shares(measure: Share, by: tuple[str, ...], fetched: list[dict[str, Any]],
                                    {**row, "num": 0, "den": totals[others_key]})
         entry["num"] += int(row["num"]) if (has_value and selected) else 0
     return list(grouped.values())
+
+
+def compiled_select(engine: Engine, q: MetricQuery) -> SQLCompiler:
+    """The select `run_query` sends for `q`, compiled for `engine`'s dialect, before IN lists are expanded
+    (for the SQL snapshot tests). Connects only if a geography filter must be checked."""
+    prep = _prepare(engine, q)
+    return _plan(engine.dialect, (prep.metric.name,), ((),), len(prep.periods), q.by, tuple(sorted(prep.where)),
+                 q.grain, _interval(prep)).compiled

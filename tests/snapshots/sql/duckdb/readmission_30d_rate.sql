@@ -1,0 +1,138 @@
+-- readmission_30d_rate (period): at=2026-03-15T09:30:00+00:00 from=2026-02-01 to=2026-03-01 grain=day by=hwb
+SELECT p.k AS k,
+  c.hwb_code AS d_hwb,
+  NULL AS value,
+  sum(CASE WHEN (c.readmitted_at IS NOT NULL AND CAST(c.readmitted_date - c.discharged_date AS INTEGER) <= $1) THEN $2 ELSE $3 END) AS num,
+  count(*) AS den,
+  (SELECT max(ingest_run.run_id) AS max_1
+FROM ingest_run
+WHERE ingest_run.status IN (__[POSTCOMPILE_status_1])) AS data_version
+FROM hub_case AS c
+JOIN (VALUES ($4, $5, $6, $7), ($8, $9, $10, $11), ($12, $13, $14, $15), ($16, $17, $18, $19), ($20, $21, $22, $23), ($24, $25, $26, $27), ($28, $29, $30, $31), ($32, $33, $34, $35), ($36, $37, $38, $39), ($40, $41, $42, $43), ($44, $45, $46, $47), ($48, $49, $50, $51), ($52, $53, $54, $55), ($56, $57, $58, $59), ($60, $61, $62, $63), ($64, $65, $66, $67), ($68, $69, $70, $71), ($72, $73, $74, $75), ($76, $77, $78, $79), ($80, $81, $82, $83), ($84, $85, $86, $87), ($88, $89, $90, $91), ($92, $93, $94, $95), ($96, $97, $98, $99), ($100, $101, $102, $103), ($104, $105, $106, $107), ($108, $109, $110, $111), ($112, $113, $114, $115)) AS p (k, p_start, p_end, at_minus_30d) ON p.k = CAST(c.discharged_date - $116 AS INTEGER)
+WHERE c.discharged_at >= p.p_start AND c.discharged_at < p.p_end AND c.discharged_at <= p.at_minus_30d AND c.discharged_at <= $117 AND (c.discharged_at IS NULL OR c.discharged_at >= $118)
+GROUP BY p.k, c.hwb_code
+
+-- fixed parameters:
+--   param_1 = 30
+--   param_2 = 1
+--   param_3 = 0
+--   status_1 = ['ok', 'partial']
+-- positional parameters:
+--   $1 param_1
+--   $2 param_2
+--   $3 param_3
+--   $4 p0_k
+--   $5 p0_p_start
+--   $6 p0_p_end
+--   $7 p0_at_minus_30d
+--   $8 p1_k
+--   $9 p1_p_start
+--   $10 p1_p_end
+--   $11 p1_at_minus_30d
+--   $12 p2_k
+--   $13 p2_p_start
+--   $14 p2_p_end
+--   $15 p2_at_minus_30d
+--   $16 p3_k
+--   $17 p3_p_start
+--   $18 p3_p_end
+--   $19 p3_at_minus_30d
+--   $20 p4_k
+--   $21 p4_p_start
+--   $22 p4_p_end
+--   $23 p4_at_minus_30d
+--   $24 p5_k
+--   $25 p5_p_start
+--   $26 p5_p_end
+--   $27 p5_at_minus_30d
+--   $28 p6_k
+--   $29 p6_p_start
+--   $30 p6_p_end
+--   $31 p6_at_minus_30d
+--   $32 p7_k
+--   $33 p7_p_start
+--   $34 p7_p_end
+--   $35 p7_at_minus_30d
+--   $36 p8_k
+--   $37 p8_p_start
+--   $38 p8_p_end
+--   $39 p8_at_minus_30d
+--   $40 p9_k
+--   $41 p9_p_start
+--   $42 p9_p_end
+--   $43 p9_at_minus_30d
+--   $44 p10_k
+--   $45 p10_p_start
+--   $46 p10_p_end
+--   $47 p10_at_minus_30d
+--   $48 p11_k
+--   $49 p11_p_start
+--   $50 p11_p_end
+--   $51 p11_at_minus_30d
+--   $52 p12_k
+--   $53 p12_p_start
+--   $54 p12_p_end
+--   $55 p12_at_minus_30d
+--   $56 p13_k
+--   $57 p13_p_start
+--   $58 p13_p_end
+--   $59 p13_at_minus_30d
+--   $60 p14_k
+--   $61 p14_p_start
+--   $62 p14_p_end
+--   $63 p14_at_minus_30d
+--   $64 p15_k
+--   $65 p15_p_start
+--   $66 p15_p_end
+--   $67 p15_at_minus_30d
+--   $68 p16_k
+--   $69 p16_p_start
+--   $70 p16_p_end
+--   $71 p16_at_minus_30d
+--   $72 p17_k
+--   $73 p17_p_start
+--   $74 p17_p_end
+--   $75 p17_at_minus_30d
+--   $76 p18_k
+--   $77 p18_p_start
+--   $78 p18_p_end
+--   $79 p18_at_minus_30d
+--   $80 p19_k
+--   $81 p19_p_start
+--   $82 p19_p_end
+--   $83 p19_at_minus_30d
+--   $84 p20_k
+--   $85 p20_p_start
+--   $86 p20_p_end
+--   $87 p20_at_minus_30d
+--   $88 p21_k
+--   $89 p21_p_start
+--   $90 p21_p_end
+--   $91 p21_at_minus_30d
+--   $92 p22_k
+--   $93 p22_p_start
+--   $94 p22_p_end
+--   $95 p22_at_minus_30d
+--   $96 p23_k
+--   $97 p23_p_start
+--   $98 p23_p_end
+--   $99 p23_at_minus_30d
+--   $100 p24_k
+--   $101 p24_p_start
+--   $102 p24_p_end
+--   $103 p24_at_minus_30d
+--   $104 p25_k
+--   $105 p25_p_start
+--   $106 p25_p_end
+--   $107 p25_at_minus_30d
+--   $108 p26_k
+--   $109 p26_p_start
+--   $110 p26_p_end
+--   $111 p26_at_minus_30d
+--   $112 p27_k
+--   $113 p27_p_start
+--   $114 p27_p_end
+--   $115 p27_at_minus_30d
+--   $116 bucket_from
+--   $117 span_to
+--   $118 span_from
