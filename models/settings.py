@@ -44,6 +44,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOMEWARD_SUPPRESSION", "1",
             "Apply NHS small-number suppression to aggregate `metric` exports below national level (1 on, 0 off)."),
     Setting("HOMEWARD_LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("HOMEWARD_MAX_PERIODS", "day=1100,week=520,month=240",
+            "Most periods one query may ask for, per grain (`day=N,week=N,month=N`); more is refused with a 400 naming `grain`. Dates must lie in 2000-01-01 .. 2100-01-01."),
+    Setting("HOMEWARD_QUERY_TIMEOUT_SECONDS", "30",
+            "Longest a web request's store work may run; past it the request is stopped and answered 504."),
+    Setting("HOMEWARD_INGEST_MAX_MB", "512",
+            "Largest delivery `POST /api/ingest/<feed>` accepts, in MiB; larger is refused with a 413."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -121,6 +127,27 @@ def log_level() -> str:
     return (_raw("HOMEWARD_LOG_LEVEL") or "INFO").upper()
 
 
+DEFAULT_MAX_PERIODS = {"day": 1100, "week": 520, "month": 240}
+
+
+def max_periods() -> dict[str, int]:
+    """Per grain; a grain left out of the setting keeps its default."""
+    out = dict(DEFAULT_MAX_PERIODS)
+    for part in (_raw("HOMEWARD_MAX_PERIODS") or "").split(","):
+        grain, _, count = part.partition("=")
+        if grain.strip() in out and count.strip().isdigit():
+            out[grain.strip()] = int(count)
+    return out
+
+
+def query_timeout_seconds() -> float:
+    return float(_raw("HOMEWARD_QUERY_TIMEOUT_SECONDS") or 30)
+
+
+def ingest_max_bytes() -> int:
+    return int(float(_raw("HOMEWARD_INGEST_MAX_MB") or 512) * 1024 * 1024)
+
+
 def pseudo_key_raw() -> str | None:
     return _raw("HOMEWARD_PSEUDO_KEY")
 
@@ -138,4 +165,7 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_STALE_HOURS": stale_hours,
     "HOMEWARD_SUPPRESSION": suppression_enabled,
     "HOMEWARD_LOG_LEVEL": log_level,
+    "HOMEWARD_MAX_PERIODS": max_periods,
+    "HOMEWARD_QUERY_TIMEOUT_SECONDS": query_timeout_seconds,
+    "HOMEWARD_INGEST_MAX_MB": ingest_max_bytes,
 }
