@@ -22,7 +22,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
-from models import settings
+from models import deadline, settings
 from models.metrics import (
     REGISTRY, Count, DailyMean, Mean, Metric, Open, Overlap, PublishedRatio, PublishedSum, Percentile, Ratio, Share, Sum,
     SumRatio,
@@ -902,9 +902,10 @@ def _execute(engine: Engine, statement: str, params: Any) -> list[dict[str, Any]
     try:
         cursor = dbapi.cursor()
         try:
-            cursor.execute(statement, params)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            with deadline.watched(dbapi):  # a web request's time limit (models.deadline)
+                cursor.execute(statement, params)
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row)) for row in cursor.fetchall()]
         finally:
             cursor.close()
     finally:
