@@ -112,7 +112,8 @@ def _guard_callbacks(app: dash.Dash) -> None:
             return refuse(reason)
         try:
             return view(*args, **kwargs)
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError, dash.exceptions.DashException) as exc:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError,
+                dash.exceptions.DashException) as exc:
             # the shape passed but the contents do not fit the callback; page sections catch their own errors
             return refuse(f"{type(exc).__name__}: {exc}".replace("\n", " "))
     app.server.view_functions[CALLBACK_ENDPOINT] = guarded
