@@ -101,7 +101,7 @@ class MetricQuery:
         grain = single("grain")
         if grain is not None and grain not in GRAINS:
             raise QueryError("grain", f"unknown grain {grain!r}; expected one of {', '.join(GRAINS)}")
-        check_bounds(at or datetime.now(UTC), from_, to, grain)
+        check_bounds(at or datetime.now(UTC), from_, to, grain, spec.source)
         by = tuple(dict.fromkeys(values("by")))
         for dim in by:
             if dim not in spec.dimensions:
@@ -175,9 +175,11 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
-def check_bounds(at: datetime, from_: date | None, to: date | None, grain: str | None) -> tuple[date, date]:
+def check_bounds(at: datetime, from_: date | None, to: date | None, grain: str | None,
+                 source: str | None = None) -> tuple[date, date]:
     """Refuse, before any work, a query whose dates leave [EARLIEST, LATEST) or whose periods pass the cap
-    (`HOMEWARD_MAX_PERIODS`): the cost of a query grows with its periods. Returns the window."""
+    (`HOMEWARD_MAX_PERIODS`): the cost of a query grows with its periods, a capacity series' fastest
+    (one aggregate per period, see `_compile`). Returns the window."""
     span = f"{EARLIEST.isoformat()} .. {LATEST.isoformat()}"
     if not london_midnight_utc(EARLIEST) <= to_naive_utc(at) < london_midnight_utc(LATEST):
         raise QueryError("at", f"`at` must lie within {span}")
@@ -188,7 +190,10 @@ def check_bounds(at: datetime, from_: date | None, to: date | None, grain: str |
     if not EARLIEST <= window[0] < window[1] <= LATEST:
         raise QueryError("from" if window[0] < EARLIEST else "to", f"the window must lie within {span}")
     if grain in GRAINS:
-        count, cap = bucket_count(window[0], window[1], grain), settings.max_periods()[grain]
+        caps = settings.max_periods()
+        count, cap = bucket_count(window[0], window[1], grain), caps[grain]
+        if source == "capacity":
+            cap = min(cap, caps["capacity"])
         if count > cap:
             raise QueryError("grain", f"{count} {grain}s from {window[0]} to {window[1]} is more than the "
                                       f"{cap} one query may ask for; choose a longer grain or a shorter window")
@@ -866,7 +871,7 @@ def _prepare(engine: Engine, q: MetricQuery) -> _Prepared:
     if q.lookback_days and (q.grain is not None or metric.kind != "snapshot"):
         raise QueryError("lookback_days", "a look back is for a snapshot metric without a grain")
     at = (q.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    window = check_bounds(at, q.from_, q.to, q.grain)
+    window = check_bounds(at, q.from_, q.to, q.grain, metric.source)
     where = _as_hwbs(engine, metric, _validate_values(engine, metric, q.where))
     share_filter = None
     if isinstance(metric.measure, Share) and metric.measure.dimension in where:

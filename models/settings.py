@@ -44,8 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOMEWARD_SUPPRESSION", "1",
             "Apply NHS small-number suppression to aggregate `metric` exports below national level (1 on, 0 off)."),
     Setting("HOMEWARD_LOG_LEVEL", "INFO", "Python logging level."),
-    Setting("HOMEWARD_MAX_PERIODS", "day=1100,week=520,month=240",
-            "Most periods one query may ask for, per grain (`day=N,week=N,month=N`); more is refused with a 400 naming `grain`. Dates must lie in 2000-01-01 .. 2100-01-01."),
+    Setting("HOMEWARD_MAX_PERIODS", "day=1100,week=520,month=240,capacity=120",
+            "Most periods one query may ask for, per grain (`day=N,week=N,month=N`), and at any grain for a capacity metric's series (`capacity=N`: one store aggregate per period, about 9 s for 366 on DuckDB); more is refused with a 400 naming `grain`. Dates must lie in 2000-01-01 .. 2100-01-01."),
     Setting("HOMEWARD_QUERY_TIMEOUT_SECONDS", "30",
             "Longest a web request's store work may run; past it the request is stopped and answered 504."),
     Setting("HOMEWARD_INGEST_MAX_MB", "512",
@@ -127,11 +127,11 @@ def log_level() -> str:
     return (_raw("HOMEWARD_LOG_LEVEL") or "INFO").upper()
 
 
-DEFAULT_MAX_PERIODS = {"day": 1100, "week": 520, "month": 240}
+DEFAULT_MAX_PERIODS = {"day": 1100, "week": 520, "month": 240, "capacity": 120}
 
 
 def max_periods() -> dict[str, int]:
-    """Per grain; a grain left out of the setting keeps its default."""
+    """Per grain, and `capacity` for any capacity series; a key left out of the setting keeps its default."""
     out = dict(DEFAULT_MAX_PERIODS)
     for part in (_raw("HOMEWARD_MAX_PERIODS") or "").split(","):
         grain, _, count = part.partition("=")
