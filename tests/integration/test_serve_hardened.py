@@ -268,3 +268,31 @@ def test_fuzzed_query_strings_never_500(server: tuple[str, subprocess.Popen[str]
           f"server RSS growth {rss_growth_mb:.0f} MB")
     assert rss_growth_mb < 400
     assert "Traceback" not in proc.log_path.read_text()  # type: ignore[attr-defined]
+
+
+def test_gunicorn_workers_send_no_version(tmp_path: Path) -> None:
+    """The scaled-out form (`gunicorn app:server`): its Server header names no version, nor Werkzeug/Python."""
+    url = f"duckdb:///{tmp_path / 'store.duckdb'}"
+    env = {**os.environ, "HOMEWARD_DATA_DIR": str(tmp_path / "data"), "HOMEWARD_DB_URL": url,
+           "HOMEWARD_PSEUDO_KEY": "test-key-not-secret"}
+    db.init_store(url)
+    db.dispose_all()
+    port = _free_port()
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    proc = subprocess.Popen([str(gunicorn), "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:server"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None, "gunicorn did not start"
+                time.sleep(0.2)
+        assert r.status_code == 200
+        assert r.headers.get("Server") == "gunicorn"  # the name only: no version
+        assert "Werkzeug" not in str(r.headers) and "Python" not in str(r.headers)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
