@@ -157,6 +157,10 @@ def build_app(start_scheduler: bool = False) -> dash.Dash:
     )
     make_cache(app.server)
     _guard_callbacks(app)
+    from models import settings
+
+    # No body larger than a delivery (POST /api/ingest) is read, under either server.
+    app.server.config["MAX_CONTENT_LENGTH"] = settings.ingest_max_bytes() + 1024 * 1024
     app.server.before_request(mark_request_started)
     app.server.before_request(_start_deadline)
     _register_api(app.server)
