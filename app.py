@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from models import settings
 
+SERVE_THREADS = 8  # as many as the store's pool (models.db) serves at once
 FEEDS = ("vacancy", "hub_cases", "nhse_acute_sitrep", "nhse_community_sitrep", "reference")
 
 
@@ -57,7 +58,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from dashboard.server import warm_up
 
     warm_up(dash_app)
-    dash_app.run(host=args.host, port=args.port, debug=False, threaded=True)
+    import waitress
+
+    # One process, threads: the DuckDB file takes one writer, and the scheduler runs in this process.
+    # ident="": no Server header naming the software; the lookahead lets a request see its client go.
+    waitress.serve(dash_app.server, host=args.host, port=args.port, threads=SERVE_THREADS, ident="",
+                   channel_request_lookahead=1, max_request_body_size=settings.ingest_max_bytes() + 1024 * 1024)
     return 0
 
 

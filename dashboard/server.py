@@ -74,6 +74,60 @@ def _start_scheduler() -> None:
     build_scheduler(get_engine()).start()
 
 
+CALLBACK_ENDPOINT = "/_dash-update-component"
+
+
+def _bad_callback(body: Any, callbacks: dict[str, Any]) -> str | None:
+    """Why a callback request's body is not one Dash could have sent, or None."""
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    if not isinstance(body.get("output"), str) or body["output"] not in callbacks:
+        return "unknown output"
+    if not isinstance(body.get("outputs"), (dict, list)):
+        return "outputs is missing or not an object or list"
+    for key in ("inputs", "changedPropIds"):
+        if not isinstance(body.get(key), list):
+            return f"{key} is missing or not a list"
+    if not isinstance(body.get("state", []), list):
+        return "state is not a list"
+    return None
+
+
+def _guard_callbacks(app: dash.Dash) -> None:
+    """Garbage posted to Dash's callback route is a 400 and one log line, never a 500 with a traceback:
+    the body's shape is checked first, and what Dash still cannot use (inputs that do not match the
+    callback's) is refused the same way."""
+    import flask
+
+    view = app.server.view_functions[CALLBACK_ENDPOINT]
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        def refuse(reason: str) -> flask.Response:
+            log.warning("refused a callback request from %s: %s", flask.request.remote_addr, reason[:200])
+            return flask.Response('{"error": "bad callback request", "status": 400}', status=400,
+                                  mimetype="application/json")
+        body = flask.request.get_json(silent=True)
+        reason = _bad_callback(body, app.callback_map)
+        if reason:
+            return refuse(reason)
+        try:
+            return view(*args, **kwargs)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError,
+                dash.exceptions.DashException) as exc:
+            # the shape passed but the contents do not fit the callback; page sections catch their own errors
+            return refuse(f"{type(exc).__name__}: {exc}".replace("\n", " "))
+    app.server.view_functions[CALLBACK_ENDPOINT] = guarded
+
+
+def _start_deadline() -> None:
+    """Each request's store work is limited in time, and stopped when its client goes (waitress tells)."""
+    import flask
+
+    from models import deadline, settings
+
+    deadline.start(settings.query_timeout_seconds(), flask.request.environ.get("waitress.client_disconnected"))
+
+
 def build_app(start_scheduler: bool = False) -> dash.Dash:
     app = dash.Dash(
         __name__,
@@ -102,7 +156,13 @@ def build_app(start_scheduler: bool = False) -> dash.Dash:
         State({"type": NAV_LINK, "path": ALL}, "id"),
     )
     make_cache(app.server)
+    _guard_callbacks(app)
+    from models import settings
+
+    # No body larger than a delivery (POST /api/ingest) is read, under either server.
+    app.server.config["MAX_CONTENT_LENGTH"] = settings.ingest_max_bytes() + 1024 * 1024
     app.server.before_request(mark_request_started)
+    app.server.before_request(_start_deadline)
     _register_api(app.server)
     if start_scheduler:
         _start_scheduler()

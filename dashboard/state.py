@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
-from models.periods import LONDON, london_date_of
+from models.periods import EARLIEST, LATEST, LONDON, london_date_of
 
 UTC = timezone.utc
 # The filter bar's keys, in the order they appear in the URL.
@@ -48,7 +48,9 @@ def parse_date(raw: Any) -> date | None:
 
 
 def parse_at(raw: Any) -> datetime | None:
-    """ISO 8601; a time without an offset is London wall-clock time (as NHS users mean it)."""
+    """ISO 8601; a time without an offset is London wall-clock time (as NHS users mean it).
+    A time off the calendar once in UTC (year 1 or 9999 with an offset) is the earliest/latest there is,
+    which `FilterState.problem` then refuses."""
     text = _first(raw)
     if not text:
         return None
@@ -58,7 +60,14 @@ def parse_at(raw: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=LONDON)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if parsed.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+def _outside(day: date) -> bool:
+    return not EARLIEST <= day <= LATEST
 
 
 def now_minute() -> datetime:
@@ -78,21 +87,34 @@ class FilterState:
     at: datetime | None = None  # None = now
     extra: Mapping[str, str] = field(default_factory=dict)  # page-specific keys (theme, refresh, ...)
     default_days: int = DEFAULT_WINDOW_DAYS  # the window without from/to (outcomes look further back)
+    # Why the URL's dates cannot be shown (off the range every query keeps to), in words; those dates
+    # are dropped, so the filter bar still draws. The API answers the same with a 400.
+    problem: str | None = None
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any], *, default_days: int = DEFAULT_WINDOW_DAYS) -> "FilterState":
         extra = {k: str(_first(v) or "") for k, v in args.items() if k not in FILTER_KEYS}
+        span = f"{EARLIEST.isoformat()} .. {LATEST.isoformat()}"
+        from_, to, at = parse_date(args.get("from")), parse_date(args.get("to")), parse_at(args.get("at"))
+        problem = None
+        if at is not None and not EARLIEST <= at.date() < LATEST:
+            problem, at = f"the time `at` must lie within {span}.", None
+        if to is not None and _outside(to):
+            problem, to = f"the date `to` ({to.isoformat()}) must lie within {span}.", None
+        if from_ is not None and _outside(from_):
+            problem, from_ = f"the date `from` ({from_.isoformat()}) must lie within {span}.", None
         return cls(
             icb=tuple(v.upper() for v in _values(args.get("icb"))),
             place=_values(args.get("place")),
             hwb=tuple(v.upper() for v in _values(args.get("hwb"))),
             pathway=tuple(v for v in _values(args.get("pathway")) if v in ("0", "1", "2", "3")),
             service_type=tuple(v.upper() for v in _values(args.get("service_type"))),
-            from_=parse_date(args.get("from")),
-            to=parse_date(args.get("to")),
-            at=parse_at(args.get("at")),
+            from_=from_,
+            to=to,
+            at=at,
             extra=extra,
             default_days=default_days,
+            problem=problem,
         )
 
     def resolved_at(self) -> datetime:

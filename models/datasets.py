@@ -31,7 +31,7 @@ from models import settings
 from models.db import is_duckdb
 from models.dialects import latest
 from models.periods import london_date_of, london_midnight_utc
-from models.query import MetricQuery, MetricResult, QueryError, parse_time, run_query
+from models.query import MetricQuery, MetricResult, QueryError, check_bounds, parse_time, run_query
 from models.query import _known_codes as known_geography_codes  # the metrics layer's own check: one rule
 from models.vocab import AGE_BANDS, NOT_RECORDED, SITREP_LEVELS
 from models.tables import capacity_report, hub_case, hwb, service, sitrep_value, trust
@@ -202,6 +202,7 @@ def parse_dataset_params(engine: Engine, dataset: str, params: Mapping[str, Sequ
     from_, to = _date(params, "from"), _date(params, "to")
     if from_ and to and from_ >= to:
         raise QueryError("to", "to must be after from (the window is [from, to))")
+    check_bounds(at, from_, to, None)  # the same date range as metric queries
     where: dict[str, tuple[str, ...]] = {}
     for name in DATASET_FILTERS[dataset]:
         values = _values(params, name)

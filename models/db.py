@@ -7,6 +7,7 @@ forks.
 from __future__ import annotations
 
 import threading
+from typing import Any
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -29,10 +30,18 @@ def make_engine(url: str | None = None) -> Engine:
         Path(url[len("duckdb:///"):]).parent.mkdir(parents=True, exist_ok=True)
         # duckdb_engine: each pooled connection is a cursor on one database
         # instance per process; the ICU time zone functions need no setup.
-        return sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=8, max_overflow=8)
+        engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=8, max_overflow=8)
+        sa.event.listen(engine, "connect", _duckdb_session)
+        return engine
     if url.startswith("postgresql"):
         return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
     return sa.create_engine(url)
+
+
+def _duckdb_session(dbapi_conn: Any, _record: Any) -> None:
+    # A snapshot series is one UNION ALL branch per period, which DuckDB's parser counts as depth:
+    # the default 1,000 refuses the longest series the period cap allows (HOMEWARD_MAX_PERIODS).
+    dbapi_conn.execute("SET max_expression_depth TO 5000")
 
 
 def get_engine(url: str | None = None) -> Engine:

@@ -17,6 +17,10 @@ LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
 GRAINS = ("day", "week", "month")
 DEFAULT_WINDOW_DAYS = 28
+# The dates a query may name (documented in the README): the store holds nothing older, and the
+# calendar arithmetic below stays far from Python's year 1 and 9999.
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 1, 1)
 
 
 def london_midnight_utc(day: date) -> datetime:
@@ -84,6 +88,17 @@ def next_bucket(start: date, grain: str) -> date:
     if grain == "week":
         return start + timedelta(days=7)
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def bucket_count(from_: date, to: date, grain: str | None) -> int:
+    """How many periods `build_periods` would cut [from_, to) into, by arithmetic (no list is built)."""
+    if grain is None or to <= from_:
+        return 1
+    if grain == "day":
+        return (to - from_).days
+    if grain == "week":
+        return -(-(to - _bucket_start(from_, "week")).days // 7)
+    return (to.year - from_.year) * 12 + to.month - from_.month + (1 if to.day > 1 else 0)
 
 
 def default_window(at: datetime, from_: date | None, to: date | None) -> tuple[date, date]:

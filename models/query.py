@@ -22,7 +22,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
-from models import settings
+from models import deadline, settings
 from models.metrics import (
     REGISTRY, Count, DailyMean, Mean, Metric, Open, Overlap, PublishedRatio, PublishedSum, Percentile, Ratio, Share, Sum,
     SumRatio,
@@ -30,8 +30,8 @@ from models.metrics import (
 from models.dialects import latest, seconds_between
 from models.geography import Geography, get_geography, invalidate_geography
 from models.periods import (
-    GRAINS, LONDON, PERIOD_COLUMNS, UTC, Period, build_periods, default_window, period_param,
-    period_params, periods_table,
+    EARLIEST, GRAINS, LATEST, LONDON, PERIOD_COLUMNS, UTC, Period, bucket_count, build_periods, default_window,
+    london_midnight_utc, period_param, period_params, periods_table, to_naive_utc,
 )
 from models.tables import CASE_DATES, capacity_report, hub_case, hwb, ingest_run, service, sitrep_value
 from models.vocab import AGE_BANDS, DELAY_REASONS, IC_OUTCOMES, NOT_RECORDED, SERVICE_TYPES, SITREP_LEVELS
@@ -101,6 +101,7 @@ class MetricQuery:
         grain = single("grain")
         if grain is not None and grain not in GRAINS:
             raise QueryError("grain", f"unknown grain {grain!r}; expected one of {', '.join(GRAINS)}")
+        check_bounds(at or datetime.now(UTC), from_, to, grain, spec.source)
         by = tuple(dict.fromkeys(values("by")))
         for dim in by:
             if dim not in spec.dimensions:
@@ -160,17 +161,50 @@ def parse_time(param: str, text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
-        raise QueryError(param, f"`{param}` must be an ISO 8601 time, got {text!r}") from None
+        raise QueryError(param, f"`{param}` must be an ISO 8601 time, got {_shown(text)}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=LONDON)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # an offset pushing year 1 or 9999 off the calendar
+        raise QueryError(param, f"`{param}` must lie within {EARLIEST.isoformat()} .. {LATEST.isoformat()}") from None
+
+
+def _shown(text: str) -> str:
+    """A bad value as quoted in an error: long ones cut, so an error stays one line."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def check_bounds(at: datetime, from_: date | None, to: date | None, grain: str | None,
+                 source: str | None = None) -> tuple[date, date]:
+    """Refuse, before any work, a query whose dates leave [EARLIEST, LATEST) or whose periods pass the cap
+    (`HOMEWARD_MAX_PERIODS`): the cost of a query grows with its periods, a capacity series' fastest
+    (one aggregate per period, see `_compile`). Returns the window."""
+    span = f"{EARLIEST.isoformat()} .. {LATEST.isoformat()}"
+    if not london_midnight_utc(EARLIEST) <= to_naive_utc(at) < london_midnight_utc(LATEST):
+        raise QueryError("at", f"`at` must lie within {span}")
+    for param, day in (("from", from_), ("to", to)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise QueryError(param, f"`{param}` must lie within {span}, got {day.isoformat()}")
+    window = default_window(at, from_, to)
+    if not EARLIEST <= window[0] < window[1] <= LATEST:
+        raise QueryError("from" if window[0] < EARLIEST else "to", f"the window must lie within {span}")
+    if grain in GRAINS:
+        caps = settings.max_periods()
+        count, cap = bucket_count(window[0], window[1], grain), caps[grain]
+        if source == "capacity":
+            cap = min(cap, caps["capacity"])
+        if count > cap:
+            raise QueryError("grain", f"{count} {grain}s from {window[0]} to {window[1]} is more than the "
+                                      f"{cap} one query may ask for; choose a longer grain or a shorter window")
+    return window
 
 
 def parse_day(param: str, text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise QueryError(param, f"`{param}` must be a date YYYY-MM-DD, got {text!r}") from None
+        raise QueryError(param, f"`{param}` must be a date YYYY-MM-DD, got {_shown(text)}") from None
 
 
 _DATA_VERSION = (sa.select(sa.func.max(ingest_run.c.run_id))
@@ -837,7 +871,7 @@ def _prepare(engine: Engine, q: MetricQuery) -> _Prepared:
     if q.lookback_days and (q.grain is not None or metric.kind != "snapshot"):
         raise QueryError("lookback_days", "a look back is for a snapshot metric without a grain")
     at = (q.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    window = default_window(at, q.from_, q.to)
+    window = check_bounds(at, q.from_, q.to, q.grain, metric.source)
     where = _as_hwbs(engine, metric, _validate_values(engine, metric, q.where))
     share_filter = None
     if isinstance(metric.measure, Share) and metric.measure.dimension in where:
@@ -873,9 +907,10 @@ def _execute(engine: Engine, statement: str, params: Any) -> list[dict[str, Any]
     try:
         cursor = dbapi.cursor()
         try:
-            cursor.execute(statement, params)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            with deadline.watched(dbapi):  # a web request's time limit (models.deadline)
+                cursor.execute(statement, params)
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row)) for row in cursor.fetchall()]
         finally:
             cursor.close()
     finally:

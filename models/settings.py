@@ -50,6 +50,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Mail server for email channels: `smtp://user:password@host:587` (STARTTLS, then login)."),
     Setting("HOMEWARD_SMTP_SENDER", "homeward@localhost",
             "The From address of alert and digest emails."),
+    Setting("HOMEWARD_MAX_PERIODS", "day=1100,week=520,month=240,capacity=120",
+            "Most periods one query may ask for, per grain (`day=N,week=N,month=N`), and at any grain for a capacity metric's series (`capacity=N`: one store aggregate per period, about 9 s for 366 on DuckDB); more is refused with a 400 naming `grain`. Dates must lie in 2000-01-01 .. 2100-01-01."),
+    Setting("HOMEWARD_QUERY_TIMEOUT_SECONDS", "30",
+            "Longest a web request's store work may run; past it the request is stopped and answered 504."),
+    Setting("HOMEWARD_INGEST_MAX_MB", "512",
+            "Largest delivery `POST /api/ingest/<feed>` accepts, in MiB; larger is refused with a 413."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -141,6 +147,27 @@ def smtp_sender() -> str:
     return _raw("HOMEWARD_SMTP_SENDER") or "homeward@localhost"
 
 
+DEFAULT_MAX_PERIODS = {"day": 1100, "week": 520, "month": 240, "capacity": 120}
+
+
+def max_periods() -> dict[str, int]:
+    """Per grain, and `capacity` for any capacity series; a key left out of the setting keeps its default."""
+    out = dict(DEFAULT_MAX_PERIODS)
+    for part in (_raw("HOMEWARD_MAX_PERIODS") or "").split(","):
+        grain, _, count = part.partition("=")
+        if grain.strip() in out and count.strip().isdigit():
+            out[grain.strip()] = int(count)
+    return out
+
+
+def query_timeout_seconds() -> float:
+    return float(_raw("HOMEWARD_QUERY_TIMEOUT_SECONDS") or 30)
+
+
+def ingest_max_bytes() -> int:
+    return int(float(_raw("HOMEWARD_INGEST_MAX_MB") or 512) * 1024 * 1024)
+
+
 def pseudo_key_raw() -> str | None:
     return _raw("HOMEWARD_PSEUDO_KEY")
 
@@ -161,4 +188,7 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_ALERTS": alerts_file,
     "HOMEWARD_SMTP_URL": smtp_url,
     "HOMEWARD_SMTP_SENDER": smtp_sender,
+    "HOMEWARD_MAX_PERIODS": max_periods,
+    "HOMEWARD_QUERY_TIMEOUT_SECONDS": query_timeout_seconds,
+    "HOMEWARD_INGEST_MAX_MB": ingest_max_bytes,
 }

@@ -25,6 +25,7 @@ from dashboard.api.export import (FORMATS, ExportTable, build_to_tempfile, fast_
                                   open_table, pg_csv_stream)
 from models import datasets, settings
 from models.db import get_engine
+from models.deadline import QueryTimeout
 from models.query import MetricQuery, QueryError, UnknownMetric, data_version
 from models.tables import ingest_run
 
@@ -220,6 +221,43 @@ def _limit(args: dict[str, list[str]], default: int, maximum: int) -> int:
     return int(raw[0])
 
 
+def _require_ingest_permission() -> flask.Response | None:
+    """Who may deliver a feed over HTTP. None lets the request through; a response refuses it.
+
+    A stub until access control lands: it will check the caller's API token for the ingest role.
+    """
+    return None
+
+
+@bp.post("/api/ingest/<feed>")
+def ingest(feed: str) -> flask.Response:
+    """A delivery posted as the body, run down the scheduler's road; the answer is the run summary
+    (as `app.py ingest --json`): 200 for ok, unchanged and partial (see `status`), 400 for failed.
+    In the embedded form the server holds the store, so this is how deliveries arrive while it runs."""
+    from ingest.base import FeedContext, run_delivery, utc_now
+    from ingest.feeds import FEEDS as DELIVERED_FEEDS, get_feed
+
+    refused = _require_ingest_permission()
+    if refused is not None:
+        return refused
+    if feed not in DELIVERED_FEEDS:
+        raise QueryError("feed", f"unknown feed {feed!r}; one of {', '.join(DELIVERED_FEEDS)}")
+    limit = settings.ingest_max_bytes()
+    if flask.request.content_length is not None and flask.request.content_length > limit:
+        return error_response(413, f"the delivery is larger than {limit // (1024 * 1024)} MiB", "body")
+    payload = flask.request.stream.read(limit + 1)
+    if len(payload) > limit:
+        return error_response(413, f"the delivery is larger than {limit // (1024 * 1024)} MiB", "body")
+    if not payload:
+        raise QueryError("body", "the body is empty; post the delivery file's bytes")
+    from models import deadline
+
+    deadline.clear()  # a delivery takes as long as it takes; the time limit is for queries
+    ctx = FeedContext(feed=feed, source=f"http upload from {flask.request.remote_addr}", fetched_at=utc_now())
+    summary = run_delivery(get_engine(), get_feed(feed), payload, ctx)
+    return json_response(summary.to_json(), 400 if summary.status == "failed" else 200)
+
+
 @bp.get("/api/feeds")
 def feeds() -> flask.Response:
     """The ingest run log, newest first (`feed=` to pick feeds, `limit=`)."""
@@ -251,6 +289,12 @@ def api_not_found(rest: str) -> flask.Response:
 def _query_error(exc: QueryError) -> flask.Response:
     status = 404 if isinstance(exc, (UnknownMetric, datasets.UnknownDataset)) else 400
     return error_response(status, exc.message, exc.param)
+
+
+@bp.errorhandler(QueryTimeout)
+def _timeout(exc: QueryTimeout) -> flask.Response:
+    log.warning("stopped the store work of %s: %s", flask.request.path, exc)
+    return error_response(504, f"{exc}; ask for a shorter window or a longer grain")
 
 
 @bp.errorhandler(DBAPIError)

@@ -28,6 +28,10 @@ def cached_json(name: str, view: str, build: Callable[[], list[Any]], *, pinned:
 
 def cached_content(prefix: str, content: Content, state: FilterState) -> list[Any]:
     """A filtered page's content for this state (and minute, when the view is "now"), through `cached_json`."""
+    if state.problem:  # said in words before any query (the same bounds the API answers 400 to)
+        from dashboard.components.common import empty_state
+
+        return [empty_state(state.problem, kind="error")]
     view = f"{state.to_query_string()}|{state.default_days}|{state.resolved_at().isoformat()}"
     return cached_json(prefix, view, lambda: content(state), pinned=state.at is not None)
 
