@@ -96,7 +96,7 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> _Checked:
         geo = hwb_codes(conn)
         known = [r[0] for r in conn.execute(sa.select(service.c.service_id))]
         v.add_lookup("known_service", pa.table({"service_id": pa.array(known, type=pa.string())}))
-        v.type_rows(parsed.table)
+        v.type_rows(parsed.table, broken=parsed.broken)
         v.add_mapped("stored_hwb", "hwb_code", geo.column("code").combine_chunks(),
                      geo.column("hwb_code").combine_chunks())
         v.add_mapped("pathway", "service_type", pa.array(list(SERVICE_TYPES), pa.string()),
