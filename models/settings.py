@@ -44,6 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOMEWARD_SUPPRESSION", "1",
             "Apply NHS small-number suppression to aggregate `metric` exports below national level (1 on, 0 off)."),
     Setting("HOMEWARD_LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("HOMEWARD_SETTLE_SECONDS", "5",
+            "A file in a drop folder is taken only once its size and modification time have not changed for this many seconds (a file still being copied in waits)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -117,6 +119,10 @@ def suppression_enabled() -> bool:
     return (_raw("HOMEWARD_SUPPRESSION") or "1") not in ("0", "false", "no")
 
 
+def settle_seconds() -> float:
+    return float(_raw("HOMEWARD_SETTLE_SECONDS") or 5)
+
+
 def log_level() -> str:
     return (_raw("HOMEWARD_LOG_LEVEL") or "INFO").upper()
 
@@ -138,4 +144,5 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_STALE_HOURS": stale_hours,
     "HOMEWARD_SUPPRESSION": suppression_enabled,
     "HOMEWARD_LOG_LEVEL": log_level,
+    "HOMEWARD_SETTLE_SECONDS": settle_seconds,
 }

@@ -27,6 +27,12 @@ from tests.fixtures.ingest.data import (CASE_COLUMNS, INVALID_NHS, VACANCY_COLUM
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _no_settle_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests drop whole files at once; settling is tested in test_ingest_hardening.py."""
+    monkeypatch.setenv("HOMEWARD_SETTLE_SECONDS", "0")
+
+
 def rows(engine: sa.Engine, sql: str) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(sa.text(sql))]
@@ -75,7 +81,7 @@ def test_folder_source_moves_deliveries(duck_store: sa.Engine, tmp_path: Path) -
     assert [p.status for p in summary.parts] == ["ok", "failed"]
     assert summary.status == "failed" and summary.exit_code == 2
     assert sorted(p.name for p in (drop / "processed").iterdir()) == ["a.csv"]
-    assert sorted(p.name for p in (drop / "failed").iterdir()) == ["b.csv"]
+    assert sorted(p.name for p in (drop / "failed").iterdir()) == [".failed.json", "b.csv"]  # (what it failed as)
     assert sorted(p.name for p in drop.iterdir() if p.is_file()) == [".c.csv.part"]
     again = run_feed(duck_store, "vacancy", str(drop))
     assert (again.status, again.parts) == ("unchanged", [])
