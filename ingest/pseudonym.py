@@ -27,6 +27,8 @@ _SEPARATORS = re.compile(r"[\s.-]")
 # them (masked when they pass Modulus 11, so a date and time like 2024-07-01 12:00 stays).
 _NHS_LIKE = re.compile(r"(?<![0-9])([0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}(?![0-9])")
 _DIGITS_SPACED = re.compile(r"(?<![0-9])[0-9](?:[ .-]?[0-9]){9}(?![0-9])")
+# ...but never an ISO date and hour (2024-07-01 12:00 has ten digits, a tenth of them passing Modulus 11).
+_DATE_AND_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]?[0-9]{2}")
 WEIGHTS = tuple(range(10, 1, -1))  # Modulus 11: the weights of the first nine digits
 
 try:  # CPython's own SHA-256: the same digests, and for ten-byte messages cheaper per copy/update/digest
@@ -76,6 +78,11 @@ def mask(value: str | None) -> str | None:
     return value[:3] + "*" * max(len(value) - 3, 0)
 
 
+def _checks_as_nhs_number(run: str) -> bool:
+    """A run of ten digits with separators (as _DIGITS_SPACED finds) that is an NHS number."""
+    return is_valid_nhs_number(run) and _DATE_AND_HOUR.fullmatch(run) is None
+
+
 def _masked(match: re.Match[str]) -> str:
     return match.group(0)[:3] + "*******"  # as `mask` shows an identifier, separators and all gone
 
@@ -83,7 +90,7 @@ def _masked(match: re.Match[str]) -> str:
 def scrub(text: str) -> str:
     """Mask every NHS-number-like run of digits in free text (error messages, log lines, payloads)."""
     text = _NHS_LIKE.sub(_masked, text)
-    return _DIGITS_SPACED.sub(lambda m: _masked(m) if is_valid_nhs_number(m.group(0)) else m.group(0), text)
+    return _DIGITS_SPACED.sub(lambda m: _masked(m) if _checks_as_nhs_number(m.group(0)) else m.group(0), text)
 
 
 def _text_encoding(payload: bytes) -> str:
@@ -194,17 +201,39 @@ class Pseudonymiser:
 _NHS_LIKE_RE2 = r"[0-9](?:[ .-]?[0-9]){9}"  # the same runs as _DIGITS_SPACED, for Arrow's matcher
 
 
-def holds_nhs_number(values: pa.Array | pa.ChunkedArray, *, or_3_3_4: bool = False) -> np.ndarray:
-    """Per value: does it hold a number that checks as an NHS number (Modulus 11, any separators)?
-    (`or_3_3_4`: or any ten digits grouped 3-3-4, as `scrub` masks.) Arrow's matcher finds the few
-    candidates; each is then checked in Python."""
+def _holds(text: str, or_3_3_4: bool) -> bool:
+    return any(_checks_as_nhs_number(m.group(0)) for m in _DIGITS_SPACED.finditer(text)) or \
+        (or_3_3_4 and _NHS_LIKE.search(text) is not None)
+
+
+def _holds_each(values: pa.Array, or_3_3_4: bool) -> np.ndarray:
     candidates = pc.fill_null(pc.match_substring_regex(values, _NHS_LIKE_RE2), False)
     found = np.asarray(candidates.to_numpy(zero_copy_only=False), dtype=bool)
-    for row in np.flatnonzero(found):
-        text = values[int(row)].as_py()
-        found[row] = any(is_valid_nhs_number(m.group(0)) for m in _DIGITS_SPACED.finditer(text)) or \
-            (or_3_3_4 and _NHS_LIKE.search(text) is not None)
+    rows = np.flatnonzero(found)
+    if len(rows):
+        verdicts: dict[str, bool] = {}
+        for row, text in zip(rows, values.filter(candidates).to_pylist()):
+            verdict = verdicts.get(text)
+            if verdict is None:
+                verdict = verdicts[text] = _holds(text, or_3_3_4)
+            found[row] = verdict
     return found
+
+
+def holds_nhs_number(values: pa.Array | pa.ChunkedArray, *, or_3_3_4: bool = False) -> np.ndarray:
+    """Per value: does it hold a number that checks as an NHS number (Modulus 11, any separators)?
+    (`or_3_3_4`: or any ten digits grouped 3-3-4, as `scrub` masks.) Arrow's matcher finds the
+    candidates (times such as 2024-07-01 10:30 among them), each checked in Python; a column of
+    few distinct values (times, codes) is checked once per distinct value."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    encoded = pc.dictionary_encode(values)
+    if 4 * len(encoded.dictionary) > len(values):
+        return _holds_each(values, or_3_3_4)
+    verdicts = pa.array(_holds_each(encoded.dictionary, or_3_3_4))
+    return np.asarray(pc.fill_null(verdicts.take(encoded.indices), False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def scrub_column(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
