@@ -196,3 +196,30 @@ def test_failed_file_that_changes_is_tried_again(duck_store: sa.Engine, tmp_path
     again = run_feed(duck_store, "vacancy", str(drop))
     assert (again.status, again.rows_loaded) == ("ok", 1)
     assert (drop / "processed" / "v.csv").exists() and not failed.exists()
+
+
+# --- 5 (CLI half): the store held by the running server ----------------------------------
+
+def test_ingest_while_the_server_holds_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    store = tmp_path / "held.duckdb"
+    env = {**os.environ, "HOMEWARD_DB_URL": f"duckdb:///{store}", "HOMEWARD_DATA_DIR": str(tmp_path / "data")}
+    holder = subprocess.Popen(  # stands in for `app.py serve`: a process with the DuckDB file open
+        [sys.executable, "-c", f"import duckdb, sys, time; held = duckdb.connect({str(store)!r}); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        delivery = tmp_path / "v.csv"
+        delivery.write_bytes(to_csv([vacancy_row()], VACANCY_COLUMNS))
+        done = subprocess.run([sys.executable, "app.py", "ingest", "vacancy", str(delivery), "--json"], cwd=root,
+                              env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "the store is in use by the running server; deliver with POST /api/ingest/vacancy instead"]
