@@ -223,3 +223,15 @@ def test_ingest_while_the_server_holds_the_store(tmp_path: Path, monkeypatch: py
     assert done.stdout == ""
     assert done.stderr.strip().splitlines() == [
         "the store is in use by the running server; deliver with POST /api/ingest/vacancy instead"]
+
+
+@pytest.mark.parametrize("payload", [
+    to_csv([case_row()], CASE_COLUMNS),  # a hub's cases sent to the vacancy feed: unreadable there
+    to_csv([vacancy_row(service_name="Elm 943-476-5919")], VACANCY_COLUMNS),  # readable, a number in a name
+], ids=["cases-file", "number-in-a-name"])
+def test_vacancy_raw_copy_keeps_no_clear_number(duck_store: sa.Engine, tmp_path: Path, payload: bytes) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(payload)
+    run_feed(duck_store, "vacancy", str(path))
+    kept = next((settings.data_dir() / "raw" / "vacancy").rglob("*.*")).read_bytes()
+    assert b"943*******" in kept and not [f for f in FORMS if f.encode() in kept]
