@@ -1,5 +1,8 @@
 """Ingest benchmark: one million vacancy rows and one million hub case rows through the real road.
 
+The deliveries are realistic (tests/fixtures/ingest/realistic.py): optional columns blank where a
+live case or report has no value, and earlier versions of cases re-sent beside their latest.
+
     .venv/bin/python bench/ingest.py [--rows N]
 
 Generates both CSVs in a temporary folder, ingests each into a fresh DuckDB
@@ -20,30 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def write_vacancy(path: Path, n: int) -> None:
-    with path.open("w") as fh:
-        fh.write("service_id,service_name,provider_name,service_type,hwb_code,capacity,occupied,"
-                 "vacant_accepting,vacant_reserved,reported_at\n")
-        for i in range(n):
-            fh.write(f"S{i % 5000},Service {i % 5000},Provider,P2_CARE_HOME,E08000035,40,20,10,5,"
-                     f"2024-{1 + i // 5000 % 12:02d}-{1 + i // 60000 % 28:02d}T{i // 1680000 % 24:02d}:00:00Z\n")
-
-
-def write_cases(path: Path, n: int) -> None:
-    from ingest.pseudonym import with_check_digit
-
-    with path.open("w") as fh:
-        fh.write("case_id,nhs_number,age,hwb_code,referred_at,discharge_ready_at,pathway,delay_reason,"
-                 "discharged_at,updated_at\n")
-        k = 700_000_000
-        for i in range(n):
-            number = None
-            while number is None:
-                number = with_check_digit(f"{k:09d}")
-                k += 1
-            fh.write(f"C{i},{number},{18 + i % 100},E08000035,2024-03-0{1 + i % 9}T10:00:00Z,"
-                     f"2024-03-1{i % 9} 09:00,{i % 4},P2_BED,2024-03-2{i % 9} 15:00,2024-04-01 12:00\n")
+from tests.fixtures.ingest.realistic import write_cases, write_vacancy  # noqa: E402
 
 
 def ingest_one(feed: str, path: str, rows: int) -> int:

@@ -29,6 +29,21 @@ from models.tables import ingest_run, raw_payload, run_id_seq
 
 log = logging.getLogger("homeward.ingest")
 
+
+class ScrubNhsNumbers(logging.Filter):
+    """Masks NHS-number-like runs in a record's message and traceback before any handler writes it:
+    a source's name, an error or a library's message can quote one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+for _name in ("homeward.ingest", "homeward.scheduler"):
+    logging.getLogger(_name).addFilter(ScrubNhsNumbers())
+
 STATUS_RANK = {"unchanged": 0, "ok": 1, "partial": 2, "failed": 3}
 EXIT_CODES = {"unchanged": 0, "ok": 0, "partial": 3, "failed": 2}
 
@@ -94,7 +109,7 @@ class RunSummary:
         return EXIT_CODES[self.status]
 
     def to_json(self) -> dict[str, Any]:
-        return {"feed": self.feed, "source": self.source, "status": self.status,
+        return {"feed": self.feed, "source": scrub(self.source), "status": self.status,
                 "rows_read": self.rows_read, "rows_loaded": self.rows_loaded,
                 "rows_rejected": self.rows_rejected, "payload_sha256": self.payload_sha256,
                 "error": self.error}
@@ -121,7 +136,7 @@ def start_run(engine: Engine, feed: str, source: str, sha: str | None) -> int:
                              error="interrupted: the process stopped before the run finished"))
         run_id = next_id(conn, run_id_seq)
         conn.execute(ingest_run.insert().values(
-            run_id=run_id, feed=feed, source=source, started_at=utc_now(), status="running",
+            run_id=run_id, feed=feed, source=scrub(source), started_at=utc_now(), status="running",
             rows_read=0, rows_loaded=0, rows_rejected=0, payload_sha256=sha))
     return run_id
 
@@ -138,7 +153,7 @@ def record_unchanged(engine: Engine, feed: str, source: str, sha: str | None, no
         run_id = next_id(conn, run_id_seq)
         now = utc_now()
         conn.execute(ingest_run.insert().values(
-            run_id=run_id, feed=feed, source=source, started_at=now, finished_at=now, status="unchanged",
+            run_id=run_id, feed=feed, source=scrub(source), started_at=now, finished_at=now, status="unchanged",
             rows_read=0, rows_loaded=0, rows_rejected=0, payload_sha256=sha, error=note))
     log.info("feed %s: %s unchanged", feed, source)
     return RunSummary(feed=feed, source=source, status="unchanged", payload_sha256=sha, run_id=run_id, error=note)
@@ -284,7 +299,7 @@ def run_feed(engine: Engine, feed: str, source: str, *, hub_id: str | None = Non
         for delivery in sources.new_files(path):
             ctx = FeedContext(feed=feed, source=str(delivery), fetched_at=utc_now(), hub_id=hub_id)
             part = run_delivery(engine, feed_impl, delivery.read_bytes(), ctx)
-            sources.move_done(delivery, failed=part.status == "failed")
+            sources.move_done(delivery, failed=part.status == "failed", folder=path)
             parts.append(part)
         return combine(feed, source, parts)
     if not path.is_file():

@@ -150,6 +150,7 @@ class Validation:
     fetched_at: datetime
     db: duckdb.DuckDBPyConnection = dc_field(default_factory=lambda: duckdb.connect(":memory:"))
     typed: pa.Table | None = None
+    broken: tuple[tuple[int, str], ...] = ()  # rows the reader could not split (formats.Tabular.broken)
 
     def __post_init__(self) -> None:
         self.db.execute("SET TimeZone = 'UTC'")
@@ -181,7 +182,9 @@ class Validation:
 
     def _typed_by_distinct(self, f: Field, text: pa.ChunkedArray) -> pa.ChunkedArray:
         """The field's typed value, computed once per distinct text with `typed_expr`."""
-        encoded = pc.dictionary_encode(text, null_encoding="encode").unify_dictionaries()
+        # Missing values stay null indices (not a null dictionary entry): Arrow cannot unify
+        # dictionaries holding nulls across read blocks, and every typed_expr of NULL is NULL anyway.
+        encoded = pc.dictionary_encode(text, null_encoding="mask").unify_dictionaries()
         dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
         distinct = pa.table({"i": pa.array(np.arange(len(dictionary), dtype=np.int64)), f"t_{f.name}": dictionary})
         self.db.register("distinct_values", distinct)
@@ -195,10 +198,13 @@ class Validation:
             return pa.chunked_array([pa.nulls(len(text), values.type)])
         return pa.chunked_array([values.take(chunk.indices) for chunk in encoded.chunks], type=values.type)
 
-    def type_rows(self, source: pa.Table, extra_columns: Sequence[str] = ()) -> None:
+    def type_rows(self, source: pa.Table, extra_columns: Sequence[str] = (),
+                  broken: tuple[tuple[int, str], ...] = ()) -> None:
         """Build `typed`: row_no, t_<field> (trimmed text) and <field> (typed) for every field,
-        plus `extra_columns` of the source as they are."""
+        plus `extra_columns` of the source as they are. `broken` rows are not in `source`:
+        row_no skips their numbers, and each becomes a reject of its own."""
         n = source.num_rows
+        self.broken = broken
         present = set(source.column_names)
         texts: dict[str, pa.ChunkedArray] = {}
         values: dict[str, pa.ChunkedArray] = {}
@@ -212,7 +218,10 @@ class Validation:
                 values[f.name] = pc.utf8_upper(text)
             else:
                 values[f.name] = self._typed_by_distinct(f, text)
-        columns: dict[str, pa.Array | pa.ChunkedArray] = {"row_no": pa.array(np.arange(1, n + 1, dtype=np.int64))}
+        row_no = np.arange(1, n + 1, dtype=np.int64)
+        if broken:
+            row_no = np.delete(np.arange(1, n + len(broken) + 1, dtype=np.int64), [b - 1 for b, _ in broken])
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {"row_no": pa.array(row_no)}
         columns.update(texts)
         for name in extra_columns:
             columns[name] = source.column(name)
@@ -238,6 +247,10 @@ class Validation:
         parts = [f"SELECT row_no, {sql_str(c.field)} AS field, CAST({c.value} AS VARCHAR) AS value, "
                  f"{c.reason} AS reason, {c.priority} AS priority FROM {source} WHERE {c.failed}"
                  for c in checks]
+        if self.broken:
+            self.db.register("broken_rows", pa.table({"row_no": [b for b, _ in self.broken],
+                                                     "reason": [r for _, r in self.broken]}))
+            parts.append("SELECT row_no, 'row' AS field, NULL AS value, reason, 0 AS priority FROM broken_rows")
         self.db.execute("CREATE OR REPLACE TABLE errors AS " + " UNION ALL ".join(parts))
         self.db.execute(
             "CREATE OR REPLACE TABLE rejected AS SELECT row_no, field, value, reason FROM errors "
@@ -250,7 +263,7 @@ class Validation:
         `sub_key`, part of `key`, is checked first: when no two good rows share it, the key
         cannot repeat either (and `Checked.sub_key_unique` tells the caller so)."""
         assert self.typed is not None
-        rows_read = self.typed.num_rows
+        rows_read = self.typed.num_rows + len(self.broken)
         bad = self.db.execute("SELECT DISTINCT row_no FROM rejected").fetch_arrow_table().column(0)
         rows_rejected = len(bad)
         good = self.typed

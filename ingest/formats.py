@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -26,6 +26,9 @@ class UnreadableDelivery(Exception):
 class Tabular:
     table: pa.Table  # every column pa.string(), names normalised
     format: str  # "csv" | "json"
+    # Rows that could not be split into the header's columns (a short, long or truncated row):
+    # (row number, 1 = first data row; reason). They are not in `table`; they are rejected.
+    broken: tuple[tuple[int, str], ...] = field(default=())
 
 
 def normalise_name(name: str) -> str:
@@ -37,14 +40,25 @@ def sniff_format(payload: bytes) -> str:
     return "json" if head[:1] in (b"[", b"{") else "csv"
 
 
+def _not_utf8_text(payload: bytes) -> None:
+    """UTF-16 or UTF-32 (with or without a byte-order mark) is not the UTF-8 feeds.md asks for;
+    read as UTF-8 it would seem one column of NUL bytes."""
+    head = payload[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise UnreadableDelivery("the delivery is not UTF-8 text (it looks like UTF-16 or UTF-32); send UTF-8")
+
+
 def read_delivery(payload: bytes) -> Tabular:
+    _not_utf8_text(payload)
     if payload.startswith(BOM):
         payload = payload[len(BOM):]
     if not payload or payload.isspace():  # (no stripped copy of a large payload)
         raise UnreadableDelivery("the delivery is empty")
     fmt = sniff_format(payload)
-    table = _read_json(payload) if fmt == "json" else _read_csv(payload)
-    return Tabular(table=table, format=fmt)
+    if fmt == "json":
+        return Tabular(table=_read_json(payload), format=fmt)
+    table, broken = _read_csv(payload)
+    return Tabular(table=table, format=fmt, broken=broken)
 
 
 def _unique_names(names: list[str]) -> list[str]:
@@ -57,7 +71,7 @@ def _unique_names(names: list[str]) -> list[str]:
     return normalised
 
 
-def _read_csv(payload: bytes) -> pa.Table:
+def _read_csv(payload: bytes) -> tuple[pa.Table, tuple[tuple[int, str], ...]]:
     first_line = payload.split(b"\n", 1)[0]
     try:
         header_text = first_line.decode("utf-8")
@@ -67,21 +81,41 @@ def _read_csv(payload: bytes) -> pa.Table:
     if not header or all(not h.strip() for h in header):
         raise UnreadableDelivery("the CSV has no header row")
     names = _unique_names(header)
-    try:
-        table = pacsv.read_csv(
+    broken: list[tuple[int | None, str]] = []
+
+    def skip_broken(row: pacsv.InvalidRow) -> str:
+        # The reason names the counts only: the row's text may hold an NHS number.
+        number = None if row.number is None else row.number - 1  # arrow counts the header as row 1
+        broken.append((number, f"the row has {row.actual_columns} columns, the header {row.expected_columns}"))
+        return "skip"
+
+    def read(use_threads: bool) -> pa.Table:
+        return pacsv.read_csv(
             pa.BufferReader(payload),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=16 << 20),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=16 << 20,
+                                           use_threads=use_threads),
             # Every column as text, empty as missing: the checks type them.
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
                 strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""],
             ),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip_broken),
         )
+
+    try:
+        table = read(use_threads=True)
+        if broken:
+            # Arrow numbers the rows only when reading in one thread: read again to say which rows.
+            broken.clear()
+            table = read(use_threads=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        # A ragged row or invalid UTF-8: the file is broken, not just a row.
-        raise UnreadableDelivery(f"the CSV cannot be read: {exc}") from None
-    return table
+        # Invalid UTF-8, say: the file is broken, not just a row. A parse error's message ends
+        # with the row's text, which may hold an NHS number, so that part is cut off.
+        message = str(exc)
+        if "parse error" in message:
+            message = ":".join(message.split(":")[:2])
+        raise UnreadableDelivery(f"the CSV cannot be read: {message[:300]}") from None
+    return table, tuple((int(n) if n is not None else 0, reason) for n, reason in broken)
 
 
 def _text(value: Any) -> str | None:

@@ -16,14 +16,20 @@ from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from models import settings
 
-# NHS numbers are often written 943 476 5919 or 943-476-5919; both are the same number.
-_SEPARATORS = re.compile(r"[\s-]")
-# Anything that could be an NHS number inside free text (error messages, unreadable payloads).
-_NHS_LIKE = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
-_NHS_LIKE_BYTES = re.compile(rb"(?<!\d)(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
+# NHS numbers are often written 943 476 5919, 943-476-5919 or 943.476.5919; all are the same number.
+_SEPARATORS = re.compile(r"[\s.-]")
+# Anything that could be an NHS number inside free text (error messages, unreadable payloads):
+# ten digits grouped 3-3-4 (always masked), or ten digits with any single separators between
+# them (masked when they pass Modulus 11, so a date and time like 2024-07-01 12:00 stays).
+_NHS_LIKE = re.compile(r"(?<![0-9])([0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}(?![0-9])")
+_DIGITS_SPACED = re.compile(r"(?<![0-9])[0-9](?:[ .-]?[0-9]){9}(?![0-9])")
+# ...but never an ISO date and hour (2024-07-01 12:00 has ten digits, a tenth of them passing Modulus 11).
+_DATE_AND_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]?[0-9]{2}")
+WEIGHTS = tuple(range(10, 1, -1))  # Modulus 11: the weights of the first nine digits
 
 try:  # CPython's own SHA-256: the same digests, and for ten-byte messages cheaper per copy/update/digest
     from _sha256 import sha256 as _sha256  # than OpenSSL's (about 1.1 against 1.5 µs a number, measured)
@@ -35,26 +41,34 @@ def normalise(value: str) -> str:
     return _SEPARATORS.sub("", value)
 
 
-def is_valid_nhs_number(value: str) -> bool:
+def check_digit(first_nine: str) -> int | None:
     """Modulus 11: weights 10..2 on the first nine digits; the check digit is 11 - (sum mod 11),
-    11 becomes 0 and 10 means the number cannot be valid."""
+    11 becomes 0 and 10 means no number starting so can be valid (None)."""
+    check = 11 - sum(int(d) * w for d, w in zip(first_nine, WEIGHTS)) % 11
+    return None if check == 10 else check % 11
+
+
+def valid_check_digits(digits: np.ndarray) -> np.ndarray:
+    """The same rule over an (n, 10) array of ASCII digit bytes: which rows are valid numbers."""
+    total = np.zeros(len(digits), dtype=np.int32)
+    for position, weight in enumerate(WEIGHTS):  # column by column: an int64 matrix would cost 80 MB a million
+        total += (digits[:, position].astype(np.int32) - 48) * weight
+    check = 11 - total % 11
+    check[check == 11] = 0
+    return (check != 10) & (check == digits[:, 9].astype(np.int32) - 48)
+
+
+def is_valid_nhs_number(value: str) -> bool:
     digits = normalise(value)
     if len(digits) != 10 or not digits.isascii() or not digits.isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1)))
-    check = 11 - total % 11
-    if check == 11:
-        check = 0
-    return check != 10 and check == int(digits[9])
+    return check_digit(digits[:9]) == int(digits[9])
 
 
 def with_check_digit(first_nine: str) -> str | None:
     """The full valid number for nine leading digits, or None when no check digit works (remainder 10)."""
-    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1)))
-    check = 11 - total % 11
-    if check == 11:
-        check = 0
-    return None if check == 10 else first_nine + str(check)
+    check = check_digit(first_nine)
+    return None if check is None else first_nine + str(check)
 
 
 def mask(value: str | None) -> str | None:
@@ -64,15 +78,47 @@ def mask(value: str | None) -> str | None:
     return value[:3] + "*" * max(len(value) - 3, 0)
 
 
+def _checks_as_nhs_number(run: str) -> bool:
+    """A run of ten digits with separators (as _DIGITS_SPACED finds) that is an NHS number."""
+    return is_valid_nhs_number(run) and _DATE_AND_HOUR.fullmatch(run) is None
+
+
+def _masked(match: re.Match[str]) -> str:
+    return match.group(0)[:3] + "*******"  # as `mask` shows an identifier, separators and all gone
+
+
 def scrub(text: str) -> str:
-    """Mask every NHS-number-like run of digits in free text (error messages, log lines)."""
-    return _NHS_LIKE.sub(lambda m: m.group(1) + "*******", text)
+    """Mask every NHS-number-like run of digits in free text (error messages, log lines, payloads)."""
+    text = _NHS_LIKE.sub(_masked, text)
+    return _DIGITS_SPACED.sub(lambda m: _masked(m) if _checks_as_nhs_number(m.group(0)) else m.group(0), text)
+
+
+def _text_encoding(payload: bytes) -> str:
+    """The payload's text encoding as far as it shows: UTF-32 or UTF-16 by byte-order mark or by where
+    the NUL bytes of ASCII characters fall, else UTF-8 (or an 8-bit code page, read as Latin-1)."""
+    head = payload[:4096]
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if head[0::4].count(0) + head[1::4].count(0) + head[2::4].count(0) > len(head) // 2 or \
+                head[1::4].count(0) + head[2::4].count(0) + head[3::4].count(0) > len(head) // 2:
+            return "utf-32-le" if head[1::4].count(0) > head[0::4].count(0) else "utf-32-be"
+        return "utf-16-le" if odd > even else "utf-16-be"
+    try:
+        payload.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "latin-1"
 
 
 def scrub_bytes(payload: bytes) -> bytes:
-    """The same for a payload we could not parse: we cannot tell which digits are NHS numbers,
-    so every ten-digit run is masked before the copy is kept."""
-    return _NHS_LIKE_BYTES.sub(lambda m: m.group(1) + b"*******", payload)
+    """The same for a payload we could not parse: decoded first (whatever its text encoding),
+    masked, and kept as UTF-8. We cannot tell which digits are NHS numbers, so every 3-3-4 run is masked."""
+    encoding = _text_encoding(payload)
+    return scrub(payload.decode(encoding, errors="replace")).encode("utf-8", errors="replace")
 
 
 def key_path() -> Path:
@@ -150,3 +196,52 @@ class Pseudonymiser:
             o.update(i.digest())
             append(o.digest())
         return out
+
+
+_NHS_LIKE_RE2 = r"[0-9](?:[ .-]?[0-9]){9}"  # the same runs as _DIGITS_SPACED, for Arrow's matcher
+
+
+def _holds(text: str, or_3_3_4: bool) -> bool:
+    return any(_checks_as_nhs_number(m.group(0)) for m in _DIGITS_SPACED.finditer(text)) or \
+        (or_3_3_4 and _NHS_LIKE.search(text) is not None)
+
+
+def _holds_each(values: pa.Array, or_3_3_4: bool) -> np.ndarray:
+    candidates = pc.fill_null(pc.match_substring_regex(values, _NHS_LIKE_RE2), False)
+    found = np.asarray(candidates.to_numpy(zero_copy_only=False), dtype=bool)
+    rows = np.flatnonzero(found)
+    if len(rows):
+        verdicts: dict[str, bool] = {}
+        for row, text in zip(rows, values.filter(candidates).to_pylist()):
+            verdict = verdicts.get(text)
+            if verdict is None:
+                verdict = verdicts[text] = _holds(text, or_3_3_4)
+            found[row] = verdict
+    return found
+
+
+def holds_nhs_number(values: pa.Array | pa.ChunkedArray, *, or_3_3_4: bool = False) -> np.ndarray:
+    """Per value: does it hold a number that checks as an NHS number (Modulus 11, any separators)?
+    (`or_3_3_4`: or any ten digits grouped 3-3-4, as `scrub` masks.) Arrow's matcher finds the
+    candidates (times such as 2024-07-01 10:30 among them), each checked in Python; a column of
+    few distinct values (times, codes) is checked once per distinct value."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    encoded = pc.dictionary_encode(values)
+    if 4 * len(encoded.dictionary) > len(values):
+        return _holds_each(values, or_3_3_4)
+    verdicts = pa.array(_holds_each(encoded.dictionary, or_3_3_4))
+    return np.asarray(pc.fill_null(verdicts.take(encoded.indices), False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def scrub_column(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`values` with every NHS-number-like run masked (as `scrub`), for a kept copy's text columns."""
+    found = holds_nhs_number(values, or_3_3_4=True)
+    if not found.any():
+        return values
+    texts = values.to_pylist()
+    for row in np.flatnonzero(found):
+        texts[row] = scrub(texts[row])
+    return pa.array(texts, pa.string())

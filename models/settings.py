@@ -56,6 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest a web request's store work may run; past it the request is stopped and answered 504."),
     Setting("HOMEWARD_INGEST_MAX_MB", "512",
             "Largest delivery `POST /api/ingest/<feed>` accepts, in MiB; larger is refused with a 413."),
+    Setting("HOMEWARD_SETTLE_SECONDS", "5",
+            "A file in a drop folder is taken only once its size and modification time have not changed for this many seconds (a file still being copied in waits)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -129,6 +131,10 @@ def suppression_enabled() -> bool:
     return (_raw("HOMEWARD_SUPPRESSION") or "1") not in ("0", "false", "no")
 
 
+def settle_seconds() -> float:
+    return float(_raw("HOMEWARD_SETTLE_SECONDS") or 5)
+
+
 def log_level() -> str:
     return (_raw("HOMEWARD_LOG_LEVEL") or "INFO").upper()
 
@@ -191,4 +197,5 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_MAX_PERIODS": max_periods,
     "HOMEWARD_QUERY_TIMEOUT_SECONDS": query_timeout_seconds,
     "HOMEWARD_INGEST_MAX_MB": ingest_max_bytes,
+    "HOMEWARD_SETTLE_SECONDS": settle_seconds,
 }

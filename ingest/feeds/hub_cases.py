@@ -26,7 +26,8 @@ from ingest.checks import Check, Field, Validation, order_check, sql_str
 from ingest.feeds.geography_lookup import hwb_codes
 from ingest.feeds.vacancy import require_columns
 from ingest.formats import Tabular, read_delivery, write_delivery
-from ingest.pseudonym import Pseudonymiser, mask, scrub_bytes
+from ingest.pseudonym import (Pseudonymiser, holds_nhs_number, is_valid_nhs_number, mask, normalise, scrub_bytes,
+                              scrub_column, valid_check_digits)
 from models.dialects import london_date
 from models.tables import CASE_DATES
 
@@ -64,6 +65,7 @@ FIELDS: tuple[Field, ...] = (
     Field("status_91d", "enum", values=STATUS_91D),
     Field("updated_at", "time", required=True),
 )
+ID_FIELDS = ("hub_id", "case_id", "destination_service_id")  # free-text identifiers: never an NHS number
 REQUIRED_COLUMNS = ("case_id", "nhs_number", "age", "hwb_code", "referred_at", "updated_at")
 CASE_COLUMNS = ("hub_id", "case_id", "person_id", "age", "hwb_code", "acute_site_code", "admitted_at", "referred_at",
                 "discharge_ready_at", "pathway", "pathway_decided_at", "delay_reason", "discharged_at",
@@ -74,19 +76,14 @@ CASE_COLUMNS = ("hub_id", "case_id", "person_id", "age", "hwb_code", "acute_site
 _TEN_DIGITS = "must be 10 digits"
 _CHECK_DIGIT = "fails the Modulus 11 check digit test"
 _PROBLEMS = pa.array([f"nhs_number {_TEN_DIGITS}", f"nhs_number {_CHECK_DIGIT}"], pa.string())
-_WEIGHTS = np.arange(10, 1, -1, dtype=np.int64)
 
 
 def _one_nhs_number(raw: str) -> tuple[str | None, int, str | None]:
     """(normalised digits if valid, problem code or -1, masked value) for one number, the slow way."""
-    digits = raw.strip().replace(" ", "").replace("-", "")
+    digits = normalise(raw.strip())
     if len(digits) != 10 or not digits.isdigit() or not digits.isascii():
         return None, 0, mask(digits)
-    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1)))
-    check = 11 - total % 11
-    if check == 11:
-        check = 0
-    if check == 10 or check != int(digits[9]):
+    if not is_valid_nhs_number(digits):
         return None, 1, mask(digits)
     return digits, -1, None
 
@@ -109,15 +106,7 @@ def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array,
     offsets = np.frombuffer(numbers.buffers()[1], dtype=np.int32)[numbers.offset:numbers.offset + len(numbers) + 1]
     data = np.frombuffer(numbers.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]] if len(numbers) else \
         np.zeros(0, dtype=np.uint8)
-    # Column by column in small integers: a million numbers as one int64 matrix would cost 80 MB a copy.
-    digits = data.reshape(-1, 10)
-    total = np.zeros(len(digits), dtype=np.int32)
-    for position, weight in enumerate(_WEIGHTS):
-        total += (digits[:, position].astype(np.int32) - 48) * int(weight)
-    check = 11 - total % 11
-    check[check == 11] = 0
-    good = (check != 10) & (check == digits[:, 9].astype(np.int32) - 48)
-    del digits, total
+    good = valid_check_digits(data.reshape(-1, 10))
 
     person_index = np.full(n, -1, dtype=np.int64)  # into `pseudonyms`
     problem = np.full(n, -1, dtype=np.int64)  # into _PROBLEMS
@@ -173,7 +162,12 @@ class HubCasesFeed:
         table = table.append_column("person_id", person_ids)
         table = table.append_column("nhs_problem", problems)
         table = table.append_column("nhs_masked", masked)
-        return Tabular(table=table, format=parsed.format)
+        # An identifier that is itself an NHS number would reach the store in clear: its row is rejected.
+        for name in ID_FIELDS:
+            found = holds_nhs_number(table.column(name)) if name in table.column_names else np.zeros(0, bool)
+            table = table.append_column(f"nhs_in_{name}", pa.array(found) if found.any()
+                                        else pa.nulls(table.num_rows, pa.bool_()))
+        return Tabular(table=table, format=parsed.format, broken=parsed.broken)
 
     def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
         if not isinstance(parsed, Tabular):
@@ -182,8 +176,12 @@ class HubCasesFeed:
         table = parsed.table
         # The kept copy carries the pseudonym, or the masked value where the number was invalid.
         kept_id = pc.coalesce(table.column("person_id"), table.column("nhs_masked"))
-        table = table.drop_columns(["person_id", "nhs_problem", "nhs_masked"]).append_column("person_id", kept_id)
-        return write_delivery(table, parsed.format), parsed.format, True
+        # Only the feed's own columns are kept (an unknown one could hold anything), each masked
+        # where it holds an NHS-number-like run (a case_id that is a number, say).
+        known = [f.name for f in FIELDS if f.name in table.column_names]
+        kept = pa.table({name: scrub_column(table.column(name)) for name in known})
+        kept = kept.append_column("person_id", kept_id)
+        return write_delivery(kept, parsed.format), parsed.format, True
 
     def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
         good, rejects, rows_read, rows_rejected = validate(conn, parsed, ctx)
@@ -206,7 +204,8 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> tuple[pa.Ta
     v = Validation(fields, ctx.fetched_at)
     try:
         geo = hwb_codes(conn)
-        v.type_rows(parsed.table, extra_columns=("person_id", "nhs_problem", "nhs_masked"))
+        v.type_rows(parsed.table, broken=parsed.broken, extra_columns=(
+            "person_id", "nhs_problem", "nhs_masked", *(f"nhs_in_{name}" for name in ID_FIELDS)))
         v.add_mapped("stored_hwb", "hwb_code", geo.column("code").combine_chunks(),
                      geo.column("hwb_code").combine_chunks())
         checks = v.field_checks() + [
@@ -218,6 +217,8 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> tuple[pa.Ta
                   "in the reference geography'", "t_hwb_code", 2),
             Check("acute_site_code", "acute_site_code IS NOT NULL AND NOT regexp_full_match(acute_site_code, '[A-Z0-9]{3,9}')",
                   "'acute_site_code ''' || t_acute_site_code || ''' is not an ODS code'", "t_acute_site_code", 1),
+            *(Check(name, f"nhs_in_{name}", sql_str(f"{name} is an NHS number; send the case's own identifier"),
+                    f"left(t_{name}, 3) || '*******'", 0) for name in ID_FIELDS),
             order_check("referred_at", "pathway_decided_at"),
             order_check("discharge_ready_at", "discharged_at"),
             order_check("discharged_at", "ic_started_at"),

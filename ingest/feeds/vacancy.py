@@ -22,7 +22,8 @@ from ingest import bulk
 from ingest.base import FeedContext, LoadResult
 from ingest.checks import Check, Field, Validation
 from ingest.feeds.geography_lookup import hwb_codes
-from ingest.formats import Tabular, UnreadableDelivery, read_delivery
+from ingest.formats import Tabular, UnreadableDelivery, read_delivery, write_delivery
+from ingest.pseudonym import holds_nhs_number, scrub_bytes, scrub_column
 from models.tables import service
 
 SERVICE_TYPES: dict[str, int] = {
@@ -61,8 +62,15 @@ class VacancyFeed:
         return parsed
 
     def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
-        ext = parsed.format if isinstance(parsed, Tabular) else "bin"
-        return payload, ext, False  # no person-level data: kept as delivered
+        """As delivered: no person-level data belongs here. But a wrong file (a hub's cases sent to
+        this feed, say) could carry NHS numbers, and they must not be kept in clear."""
+        if not isinstance(parsed, Tabular):
+            return scrub_bytes(payload), "bin", True  # unreadable: every NHS-number-like run masked
+        table = parsed.table
+        if not any(holds_nhs_number(table.column(c), or_3_3_4=True).any() for c in table.column_names):
+            return payload, parsed.format, False
+        masked = pa.table({c: scrub_column(table.column(c)) for c in table.column_names})
+        return write_delivery(masked, parsed.format), parsed.format, True
 
     def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
         checked = validate(conn, parsed, ctx)
@@ -96,7 +104,7 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> _Checked:
         geo = hwb_codes(conn)
         known = [r[0] for r in conn.execute(sa.select(service.c.service_id))]
         v.add_lookup("known_service", pa.table({"service_id": pa.array(known, type=pa.string())}))
-        v.type_rows(parsed.table)
+        v.type_rows(parsed.table, broken=parsed.broken)
         v.add_mapped("stored_hwb", "hwb_code", geo.column("code").combine_chunks(),
                      geo.column("hwb_code").combine_chunks())
         v.add_mapped("pathway", "service_type", pa.array(list(SERVICE_TYPES), pa.string()),

@@ -27,6 +27,12 @@ from tests.fixtures.ingest.data import (CASE_COLUMNS, INVALID_NHS, VACANCY_COLUM
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _no_settle_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests drop whole files at once; settling is tested in test_ingest_hardening.py."""
+    monkeypatch.setenv("HOMEWARD_SETTLE_SECONDS", "0")
+
+
 def rows(engine: sa.Engine, sql: str) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(sa.text(sql))]
@@ -75,7 +81,7 @@ def test_folder_source_moves_deliveries(duck_store: sa.Engine, tmp_path: Path) -
     assert [p.status for p in summary.parts] == ["ok", "failed"]
     assert summary.status == "failed" and summary.exit_code == 2
     assert sorted(p.name for p in (drop / "processed").iterdir()) == ["a.csv"]
-    assert sorted(p.name for p in (drop / "failed").iterdir()) == ["b.csv"]
+    assert sorted(p.name for p in (drop / "failed").iterdir()) == [".failed.json", "b.csv"]  # (what it failed as)
     assert sorted(p.name for p in drop.iterdir() if p.is_file()) == [".c.csv.part"]
     again = run_feed(duck_store, "vacancy", str(drop))
     assert (again.status, again.parts) == ("unchanged", [])
@@ -131,10 +137,10 @@ def test_no_clear_nhs_number_anywhere(duck_store: sa.Engine, tmp_path: Path, cap
     drop = tmp_path / "drop"
     drop.mkdir()
     (drop / "cases.csv").write_bytes(to_csv(good + bad, CASE_COLUMNS))
-    # A broken delivery whose parser error would quote a row with a number in it.
+    # A broken last row, with a number in it: one reject whose reason does not quote it; the rest load.
     (drop / "broken.csv").write_bytes(to_csv(good[:2], CASE_COLUMNS) + f'"C9,{numbers[1]}\n'.encode())
     (drop / "cases.csv").touch()
-    assert run_ingest_command("hub_cases", str(drop), as_json=True) == 2
+    assert run_ingest_command("hub_cases", str(drop), as_json=True) == 3
     printed = capsys.readouterr().out
     assert rows(duck_store, "SELECT count(*) FROM hub_case") == [(50,)]
     clear = [n.encode() for n in numbers] + [INVALID_NHS.encode()]
@@ -252,4 +258,4 @@ def test_scheduler_runs_two_feeds_when_one_always_fails(duck_store: sa.Engine, t
     assert rows(duck_store, "SELECT count(*) FROM capacity_report") == [(2,)]
     errors = rows(duck_store, "SELECT DISTINCT error FROM ingest_run WHERE feed = 'hub_cases' AND status = 'failed'")
     assert ("FileNotFoundError: no such file, folder or URL: " + str(tmp_path / "missing"),) in errors
-    assert ("the delivery is not UTF-8 text",) in errors
+    assert ("the delivery is not UTF-8 text (it looks like UTF-16 or UTF-32); send UTF-8",) in errors
