@@ -71,6 +71,7 @@ def create_schema(engine: Engine) -> None:
                 _add_last_report(conn, with_reported_at=int(row[0]) < 3)
             if int(row[0]) < 5:
                 _add_case_dates(conn)
+            # 6: account, access_token and audit_event are new tables: `create_all` above made them.
             conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

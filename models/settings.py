@@ -44,6 +44,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOMEWARD_SUPPRESSION", "1",
             "Apply NHS small-number suppression to aggregate `metric` exports below national level (1 on, 0 off)."),
     Setting("HOMEWARD_LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("HOMEWARD_AUTH", "local",
+            "Sign-in: `local` (accounts in the store), `oidc` (not yet available), or `none` (loopback only: everyone is admin, national)."),
+    Setting("HOMEWARD_SECRET_KEY", "generated into `data/` on first start",
+            "Key signing the session cookies; set the same value on every web worker (or share the data folder)."),
+    Setting("HOMEWARD_SESSION_HOURS", "8",
+            "Idle timeout of a signed-in session, in hours (wall screens' token sessions last until the token is revoked)."),
+    Setting("HOMEWARD_FRAME_ANCESTORS", "'self'",
+            "Who may show the pages in a frame (CSP `frame-ancestors`), e.g. `'self' https://kiosk.example.nhs.uk`."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -121,6 +129,25 @@ def log_level() -> str:
     return (_raw("HOMEWARD_LOG_LEVEL") or "INFO").upper()
 
 
+AUTH_MODES = ("local", "oidc", "none")
+
+
+def auth_mode() -> str:
+    return (_raw("HOMEWARD_AUTH") or "local").lower()
+
+
+def secret_key_raw() -> str | None:
+    return _raw("HOMEWARD_SECRET_KEY")
+
+
+def session_hours() -> float:
+    return float(_raw("HOMEWARD_SESSION_HOURS") or 8)
+
+
+def frame_ancestors() -> str:
+    return _raw("HOMEWARD_FRAME_ANCESTORS") or "'self'"
+
+
 def pseudo_key_raw() -> str | None:
     return _raw("HOMEWARD_PSEUDO_KEY")
 
@@ -138,4 +165,8 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_STALE_HOURS": stale_hours,
     "HOMEWARD_SUPPRESSION": suppression_enabled,
     "HOMEWARD_LOG_LEVEL": log_level,
+    "HOMEWARD_AUTH": auth_mode,
+    "HOMEWARD_SECRET_KEY": secret_key_raw,
+    "HOMEWARD_SESSION_HOURS": session_hours,
+    "HOMEWARD_FRAME_ANCESTORS": frame_ancestors,
 }
