@@ -127,7 +127,11 @@ def scope_hwbs(engine: Engine, scope: tuple[str, ...]) -> frozenset[str] | None:
         return None
     from models.geography import get_geography
 
-    geo = get_geography(engine)
+    return hwbs_covered(get_geography(engine), scope)
+
+
+def hwbs_covered(geo: Any, scope: tuple[str, ...]) -> frozenset[str]:
+    """The HWBs a (non-national) scope covers, in a loaded geography."""
     out: set[str] = set()
     for part in scope:
         kind, code = part.split(":", 1)
@@ -138,6 +142,12 @@ def scope_hwbs(engine: Engine, scope: tuple[str, ...]) -> frozenset[str] | None:
         elif code in geo.hwbs:
             out.add(code)
     return frozenset(out)
+
+
+def allowed_hwbs(geo: Any) -> frozenset[str] | None:
+    """The current principal's HWBs in a loaded geography (None: national) — for filter options."""
+    p = current()
+    return None if p.national else hwbs_covered(geo, p.scope)
 
 
 def scope_label(engine: Engine, principal: Principal | None = None) -> str:

@@ -86,6 +86,8 @@ def healthz() -> flask.Response:
         log.warning("healthz: store unreadable: %s", exc.__class__.__name__)
         store.update(readable=False, error=exc.__class__.__name__)
         return json_response({"status": "unavailable", "store": store, "feeds": {}}, 503)
+    if settings.auth_mode() != "none":  # open to anyone: status and feed freshness only
+        return json_response({"status": "ok", "feeds": feeds})
     return json_response({"status": "ok", "store": store, "feeds": feeds})
 
 
