@@ -135,7 +135,8 @@ def export(dataset: str) -> flask.Response:
         access.require("case_worker", "the cases export (person-level)")
     q = datasets.parse_dataset_params(engine, dataset, args)  # a code outside the scope: OutOfScope → 403
     # Case workers give direct care: small numbers are not suppressed for them.
-    table = open_table(engine, q, suppress=settings.suppression_enabled() and not principal.at_least("case_worker"))
+    suppress = settings.suppression_enabled() and not access.sees_small_numbers(principal)
+    table = open_table(engine, q, suppress=suppress)
     remote = flask.request.remote_addr
     done = _Finisher(engine, table, fmt, remote, principal, flask.request.path)
     headers = {

@@ -117,7 +117,7 @@ def preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, 
     pinned = any(k == "at" for k, _ in pairs)
     # Suppression depends on the role too (case workers see small numbers): part of the key.
     columns, records, note = cached_value("export_preview",
-                                          f"{dataset}|{pairs}|{PREVIEW_ROWS}|{principal.at_least('case_worker')}",
+                                          f"{dataset}|{pairs}|{PREVIEW_ROWS}|{access.sees_small_numbers(principal)}",
                                           lambda: list(_preview(dataset, pairs)), pinned=pinned)
     return columns, records, note
 
@@ -137,7 +137,7 @@ def _preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str,
     try:
         q = datasets.parse_dataset_params(engine, dataset, params)
         table = open_table(engine, q, suppress=settings.suppression_enabled()
-                           and not access.current().at_least("case_worker"))
+                           and not access.sees_small_numbers())
     except QueryError as exc:
         return [], [], f"Cannot preview: {exc.message} (parameter `{exc.param}`)."
     rows: list[tuple[Any, ...]] = []

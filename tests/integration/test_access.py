@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 import requests
@@ -68,6 +68,20 @@ def signed_in(base: str, name: str, password: str = PASSWORD) -> requests.Sessio
     return s
 
 
+def page_by_hand(s: requests.Session, base: str, path: str, search: str) -> requests.Response:
+    """The page router's callback (what the browser posts to render a page), posted by hand."""
+    deps = s.get(f"{base}/_dash-dependencies").json()
+    router = next(d for d in deps if "_pages_content.children" in d["output"])
+    values = {"pathname": path, "search": search}
+    body = {"output": router["output"],
+            "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]}
+                        for o in router["output"].strip(".").split("...")],
+            "inputs": [{"id": i["id"], "property": i["property"], "value": values[i["property"]]}
+                       for i in router["inputs"]],
+            "changedPropIds": ["_pages_location.pathname"], "state": []}
+    return s.post(f"{base}/_dash-update-component", json=body)
+
+
 def referrals(s: requests.Session, base: str, extra: str = "") -> requests.Response:
     return s.get(f"{base}/api/metrics/referrals?{WINDOW}&at={AT_PARAM}{extra}")
 
@@ -112,20 +126,10 @@ def test_scoped_viewer_gets_only_its_hwb_by_every_route(live: tuple[str, sa.Engi
 
     # a page callback posted by hand: the page content for Bradford is a plain refusal, and the filter
     # options offer only what the scope covers
-    deps = viewer.get(f"{base}/_dash-dependencies").json()
-    router = next(d for d in deps if "_pages_content.children" in d["output"])
-    values = {"pathname": "/flow", "search": f"?hwb={BRADFORD}"}
-    body = {"output": router["output"],
-            "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]}
-                        for o in router["output"].strip(".").split("...")],
-            "inputs": [{"id": i["id"], "property": i["property"], "value": values[i["property"]]}
-                       for i in router["inputs"]],
-            "changedPropIds": ["_pages_location.pathname"], "state": []}
-    page = viewer.post(f"{base}/_dash-update-component", json=body)
+    page = page_by_hand(viewer, base, "/flow", f"?hwb={BRADFORD}")
     assert page.status_code == 200
     assert "outside your scope" in page.text
-    values["search"] = ""
-    page = viewer.post(f"{base}/_dash-update-component", json=body).text
+    page = page_by_hand(viewer, base, "/flow", "").text
     assert "(E08000035)" in page and "(E08000032)" not in page  # HWB options: Leeds, not Bradford
     assert "Scope: Leeds" in viewer.get(f"{base}/_dash-layout").text
 
@@ -203,6 +207,8 @@ def test_wall_token_opens_the_wall_only_until_revoked(live: tuple[str, sa.Engine
     assert r.status_code == 302 and r.headers["Location"] == "/wall"
     assert screen.get(f"{base}/wall").status_code == 200
     assert screen.get(f"{base}/_dash-layout").status_code == 200
+    wall = page_by_hand(screen, base, "/wall", "").text
+    assert '"wall-scope"' in wall and "Leeds" in wall and "West Yorkshire" not in wall  # its scope, not the home ICB
     assert screen.get(f"{base}/flow").status_code == 403
     assert screen.get(f"{base}/api/metrics").status_code == 403
     accounts.revoke_token(engine, "ward-screen")
