@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.concurrency import OldestFirst
 from models import access, settings
-from models.access import scope_key
+from models.access import scope_key, view_key
 from models.db import get_engine
 from models.metrics import REGISTRY
 from models.query import MetricQuery, MetricResult, feed_versions, run_queries, source_version
@@ -268,7 +268,8 @@ def cached_value(name: str, params: str, fetch: Callable[[], Any], *, pinned: bo
     cache, state = _current_cache(), _current_state()
     if cache is None or state is None:
         return fetch()
-    key = "rows:" + hashlib.sha256(f"{state.version(engine)}|{scope_key()}|{name}|{params}".encode()).hexdigest()
+    # A page may hold person-level rows (the longest waits) for a case worker: never served to a viewer.
+    key = "rows:" + hashlib.sha256(f"{state.version(engine)}|{view_key()}|{name}|{params}".encode()).hexdigest()
     return state.single_flight(cache, key, fetch, timeout=None if pinned else 60, slotted=slotted, keep=keep)
 
 def shared_view(name: str, params: str, compute: Callable[[], Any], *, pinned: bool,

@@ -171,6 +171,11 @@ def scope_key() -> str:
     return format_scope(current().scope)
 
 
+def view_key() -> str:
+    """`scope_key` and whether person-level rows are shown: what a cached page or table depends on."""
+    return scope_key() + ("|person-level" if current().at_least("case_worker") else "")
+
+
 def restrict(engine: Engine | None, where: Mapping[str, Any], *, has_hwb: bool = True) -> dict[str, Any]:
     """`where` (icb / place / hwb codes already checked against the geography) limited to the current
     principal's HWBs: an explicit code outside the scope raises OutOfScope; otherwise the HWB filter

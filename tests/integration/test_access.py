@@ -304,3 +304,18 @@ def test_cli_users_and_tokens(duck_store: sa.Engine, monkeypatch: pytest.MonkeyP
     assert accounts.check_token(engine, token).reason == "revoked"
     assert [e["action"] for e in reversed(accounts.audit_events(engine))] == [
         "account_added", "token_created", "token_revoked", "account_removed"]
+
+
+def test_person_level_list_for_case_workers_only_and_audited(live: tuple[str, sa.Engine]) -> None:
+    """/delays as at 2024-03-04 12:00: the 12 Leeds cases are ready (09:00) and not yet discharged (03-05)."""
+    import hashlib
+
+    base, engine = live
+    leeds_0 = hashlib.sha256(f"{LEEDS}/0".encode()).hexdigest()[:12]  # the pseudonym as the list shows it
+    search = "?at=2024-03-04T12:00:00Z"
+    cw = page_by_hand(signed_in(base, "cw_leeds"), base, "/delays", search).text
+    assert leeds_0 in cw
+    viewer = page_by_hand(signed_in(base, "viewer_leeds"), base, "/delays", search).text  # same scope, after it
+    assert leeds_0 not in viewer and "shown to case workers" in viewer
+    views = accounts.audit_events(engine, action="person_view")
+    assert [e["actor"] for e in views] == ["cw_leeds"] and views[0]["detail"]["list"] == "longest_waits"
