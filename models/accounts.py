@@ -6,6 +6,7 @@ trail is append-only: `record` inserts, nothing here updates or deletes an event
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -27,8 +28,13 @@ TOKEN_KINDS = ("wall", "api")
 ACTIONS = ("sign_in", "sign_in_failed", "sign_out", "token_created", "token_used", "token_revoked",
            "export", "person_view", "account_added", "account_removed", "thresholds_changed")
 _HASHER = PasswordHasher()
-# Verified against when the account does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong name costs as long as a wrong password
+    (made on first use: a hash costs about a second here, which no command should pay on import)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def _now() -> datetime:
@@ -89,7 +95,7 @@ def verify_password(engine: Engine, name: str, password: str) -> Principal | Non
         row = conn.execute(sa.select(account).where(account.c.name == name)).mappings().first()
     stored = row["password_hash"] if row else None
     try:
-        ok = _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        ok = _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         ok = False
     return Principal(row["name"], row["role"], parse_scope(row["scope"])) if ok and row else None
