@@ -359,6 +359,9 @@ def install(server: flask.Flask) -> None:
         # A wall's session lasts until its token is revoked (checked on every request); a person's idle
         # timeout is checked against the session's last-seen time (`_from_session`).
         PERMANENT_SESSION_LIFETIME=timedelta(days=400),
+        # The cookie is re-sent only when the session changes (its last-seen time, once a minute), not
+        # signed again on every callback (measured: 12 -> 6 ms a request on a loaded 2-core machine).
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
 
     server.session_interface = _Sessions()
