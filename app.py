@@ -49,11 +49,24 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     # Asked first: with the port taken, the server would stop after the scheduler and the warm-up
     # had started on the store, and the process would end untidily.
+    if settings.auth_mode() not in settings.AUTH_MODES:
+        print(f"HOMEWARD_AUTH must be one of {', '.join(settings.AUTH_MODES)}, not {settings.auth_mode()!r}",
+              file=sys.stderr)
+        return 2
+    if settings.auth_mode() == "oidc":
+        print("HOMEWARD_AUTH=oidc is not available in this version: use local accounts", file=sys.stderr)
+        return 2
+    from dashboard.auth import is_loopback
+
+    if settings.auth_mode() == "none" and not is_loopback(args.host):
+        print(f"HOMEWARD_AUTH=none serves this machine only: bind to 127.0.0.1, not {args.host}", file=sys.stderr)
+        return 2
     if _port_in_use(args.host, args.port):
         print(f"port {args.port} on {args.host} is in use: stop what holds it, or choose another with --port",
               file=sys.stderr)
         return 2
-    init_store()
+    engine = init_store()
+    _announce_sign_in(engine, f"http://{args.host}:{args.port}/")
     dash_app = create_app(start_scheduler=not args.no_scheduler)
     from dashboard.server import warm_up
 
@@ -67,11 +80,107 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _announce_sign_in(engine: Any, url: str) -> None:
+    """First start with local sign-in: the initial admin's password, printed this once (it is also in
+    <data dir>/initial-admin-password, 0600); afterwards, where that file is while it is kept."""
+    from dashboard.auth import ensure_initial_admin
+
+    mode = settings.auth_mode()
+    if mode == "none":
+        print(f"Homeward: {url} (No sign-in: local use only)", flush=True)
+        return
+    if mode != "local":
+        return
+    password = ensure_initial_admin(engine)
+    kept = settings.data_dir() / "initial-admin-password"
+    if password:
+        print(f"Homeward: sign in at {url}signin as admin with password {password}\n"
+              f"(printed once; also in {kept}, readable by you only: change it by adding accounts and removing admin)",
+              flush=True)
+    elif kept.exists():
+        print(f"Homeward: sign in at {url}signin (the initial admin password is in {kept})", flush=True)
+    else:
+        print(f"Homeward: sign in at {url}signin", flush=True)
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     from models.db import init_store
 
-    init_store()
+    engine = init_store()
     print(f"store ready: {settings.db_url()}")
+    _announce_sign_in(engine, "http://127.0.0.1:8050/")
+    return 0
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    from dashboard.auth import forget
+    from models import accounts
+    from models.access import ScopeError
+    from models.db import init_store
+
+    engine = init_store()
+    try:
+        if args.action == "add":
+            if not args.role or not args.scope:
+                raise ScopeError("users add needs --role and --scope")
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+                if len(password) < 12:
+                    raise ScopeError("the password must be 12 characters or more")
+            else:
+                import secrets
+
+                password = secrets.token_urlsafe(15)
+            p = accounts.add_account(engine, args.name, args.role, args.scope, password)
+            accounts.record(engine, "account_added", actor_name="cli",
+                            detail={"account": p.name, "role": p.role, "scope": p.scope_text})
+            print(f"added {p.name}: {p.role}, {p.scope_text}")
+            if not args.password_stdin:
+                print(password)  # shown once, alone on the last line
+        elif args.action == "list":
+            for row in accounts.list_accounts(engine):
+                print(f"{row['name']}\t{row['role']}\t{row['scope']}\t{row['created_at']:%Y-%m-%d %H:%M}")
+        else:
+            if not accounts.remove_account(engine, args.name):
+                raise ScopeError(f"no account {args.name!r}")
+            forget("user", args.name)
+            accounts.record(engine, "account_removed", actor_name="cli", detail={"account": args.name})
+            print(f"removed {args.name}")
+    except ScopeError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_tokens(args: argparse.Namespace) -> int:
+    from models import accounts
+    from models.access import ScopeError
+    from models.db import init_store
+
+    engine = init_store()
+    try:
+        if args.action == "create":
+            if not args.kind or not args.role or not args.scope:
+                raise ScopeError("tokens create needs --kind, --role and --scope")
+            token = accounts.create_token(engine, args.name, args.kind, args.role, args.scope, args.expires)
+            accounts.record(engine, "token_created", actor_name="cli",
+                            detail={"token": args.name, "kind": args.kind, "role": args.role, "scope": args.scope,
+                                    "expires_days": args.expires})
+            print(f"token {args.name} ({args.kind}, {args.role}, {args.scope}); shown once, keep it safe:")
+            print(token)
+        elif args.action == "list":
+            for row in accounts.list_tokens(engine):
+                state = ("revoked" if row["revoked_at"] else
+                         f"expires {row['expires_at']:%Y-%m-%d}" if row["expires_at"] else "no expiry")
+                print(f"{row['name']}\t{row['kind']}\t{row['role']}\t{row['scope']}\t{state}")
+        else:
+            if not accounts.revoke_token(engine, args.name):
+                raise ScopeError(f"no live token {args.name!r}")
+            accounts.record(engine, "token_revoked", actor_name="cli", detail={"token": args.name})
+            print(f"revoked {args.name}")
+    except ScopeError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     return 0
 
 
@@ -170,6 +279,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("metrics", help="list the metric catalogue")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_metrics)
+
+    from models.access import ROLES
+
+    p = sub.add_parser("users", help="sign-in accounts: add NAME --role ROLE --scope SCOPE [--password-stdin], list, remove NAME")
+    users = p.add_subparsers(dest="action", required=True)
+    u = users.add_parser("add", help="add an account (a random password is printed unless --password-stdin)")
+    u.add_argument("name")
+    u.add_argument("--role", choices=ROLES)
+    u.add_argument("--scope", help="national, or a comma-separated list like icb:QWO,place:CODE,hwb:E08000035")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    users.add_parser("list", help="list the accounts")
+    u = users.add_parser("remove", help="remove an account")
+    u.add_argument("name")
+    p.set_defaults(func=_cmd_users)
+
+    p = sub.add_parser("tokens", help="wall and API tokens: create NAME --kind wall|api --role ROLE --scope SCOPE [--expires DAYS], list, revoke NAME")
+    tokens = p.add_subparsers(dest="action", required=True)
+    t = tokens.add_parser("create", help="create a token (printed once, alone on the last line)")
+    t.add_argument("name")
+    t.add_argument("--kind", choices=("wall", "api"))
+    t.add_argument("--role", choices=ROLES)
+    t.add_argument("--scope")
+    t.add_argument("--expires", type=int, metavar="DAYS")
+    tokens.add_parser("list", help="list the tokens")
+    t = tokens.add_parser("revoke", help="revoke a token")
+    t.add_argument("name")
+    p.set_defaults(func=_cmd_tokens)
 
     p = sub.add_parser("demo", help="generate the demo system's history and feed files")
     p.add_argument("--days", type=int, default=90)

@@ -18,7 +18,8 @@ from flask_caching import Cache
 from sqlalchemy.engine import Engine
 
 from dashboard.concurrency import OldestFirst
-from models import settings
+from models import access, settings
+from models.access import scope_key, view_key
 from models.db import get_engine
 from models.metrics import REGISTRY
 from models.query import MetricQuery, MetricResult, feed_versions, run_queries, source_version
@@ -192,7 +193,8 @@ def _stamped(result: MetricResult, versions: dict[str, int]) -> MetricResult:
 
 
 def _key(q: MetricQuery, version: int) -> str:
-    return "q:" + hashlib.sha256(f"{version}|{q.cache_key()}".encode()).hexdigest()
+    # The scope is part of every key: an answer is shared only by askers who may see the same HWBs.
+    return "q:" + hashlib.sha256(f"{version}|{scope_key()}|{q.cache_key()}".encode()).hexdigest()
 
 
 def _to_plain(result: MetricResult) -> dict[str, Any]:
@@ -266,7 +268,8 @@ def cached_value(name: str, params: str, fetch: Callable[[], Any], *, pinned: bo
     cache, state = _current_cache(), _current_state()
     if cache is None or state is None:
         return fetch()
-    key = "rows:" + hashlib.sha256(f"{state.version(engine)}|{name}|{params}".encode()).hexdigest()
+    # A page may hold person-level rows (the longest waits) for a case worker: never served to a viewer.
+    key = "rows:" + hashlib.sha256(f"{state.version(engine)}|{view_key()}|{name}|{params}".encode()).hexdigest()
     return state.single_flight(cache, key, fetch, timeout=None if pinned else 60, slotted=slotted, keep=keep)
 
 def shared_view(name: str, params: str, compute: Callable[[], Any], *, pinned: bool,
@@ -285,7 +288,7 @@ def shared_view(name: str, params: str, compute: Callable[[], Any], *, pinned: b
     cache, state = _current_cache(), _current_state()
     if cache is None or state is None:
         return compute()
-    key = "view:" + hashlib.sha256(f"{name}|{params}".encode()).hexdigest()
+    key = "view:" + hashlib.sha256(f"{scope_key()}|{name}|{params}".encode()).hexdigest()
     version = state.known_version(engine)
     minute = None if pinned else int(time.time() // refresh_seconds)
     entry = cache.get(key)
@@ -302,10 +305,11 @@ def shared_view(name: str, params: str, compute: Callable[[], Any], *, pinned: b
                 state.refreshing.add(key)
         if start:
             app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+            principal = access.current()  # the view is recomputed for the same scope it is cached under
 
             def refresh() -> None:
                 try:
-                    with app.app_context():
+                    with app.app_context(), access.using(principal):
                         cache.set(key, build(), timeout=_TIMEOUT_SECONDS)
                 except Exception:  # noqa: BLE001 - the next request tries again; the old view stays
                     pass

@@ -16,6 +16,8 @@ from typing import Any, Callable, Sequence
 
 import flask
 
+from models import access
+
 MAX_WORKERS = 6
 
 # When the request being served began (time.monotonic()); the sections of its page inherit it.
@@ -73,10 +75,11 @@ def run_parallel(thunks: Sequence[Callable[[], Any]]) -> list[Any]:
         return [t() for t in thunks]
     app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
     started = REQUEST_STARTED.get()
+    principal = access.current()
 
     def in_context(thunk: Callable[[], Any]) -> Any:
         REQUEST_STARTED.set(started)  # the section is part of the request that asked for it
-        with app.app_context():
+        with app.app_context(), access.using(principal):  # and is computed for the same principal
             return thunk()
 
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(thunks)), thread_name_prefix="homeward-section") as pool:

@@ -187,7 +187,13 @@ def scope_name(state: FilterState, geo: Geography) -> str:
     if not names:
         for code in state.icb:
             names.append(short_icb_name(geo.icbs[code].name) if code in geo.icbs else code)
-    return ", ".join(names) if names else "All areas in the store"
+    if names:
+        return ", ".join(names)
+    from models import access
+
+    if not access.current().national:  # no filter: the principal's whole scope
+        return access.scope_label(get_engine()).removeprefix("Scope: ")
+    return "All areas in the store"
 
 
 def short_icb_name(name: str) -> str:

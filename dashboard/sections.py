@@ -159,9 +159,22 @@ def ic_length_of_stay(prefix: str, state: FilterState, *, font_size: int = 15, d
 
 
 def longest_waits_table(prefix: str, state: FilterState, *, limit: int = 15) -> html.Div:
+    from models import access, accounts
+
+    principal = access.current()
+    if not principal.at_least("case_worker"):  # person-level: case workers and admins only
+        return html.Div([html.H2("Longest current waits", className="hw-panel__title"),
+                         empty_state("The list of people waiting is shown to case workers.", kind="info")],
+                        className="hw-section")
+
     def build() -> html.Div:
         where = state.where(("icb", "place", "hwb", "pathway"))
         at = state.resolved_at()
+        access.restrict(get_engine(), where)  # an explicit code outside the scope: a plain message, nothing recorded
+        if principal.kind != "system":
+            accounts.record(get_engine(), "person_view", actor=principal, route=f"/{prefix}",
+                            detail={"list": "longest_waits", "filters": {k: list(v) for k, v in where.items()},
+                                    "limit": limit})
         rows = cached_rows("longest_waits", f"{at.isoformat()}|{sorted(where.items())}|{limit}",
                            lambda: longest_waits(get_engine(), at, where, limit=limit), pinned=state.at is not None)
         shown = [{"person_id": r["person_id"], "hwb": r["hwb_name"] or r["hwb_code"],

@@ -31,6 +31,22 @@ def _nav_pages() -> list[dict[str, Any]]:
     return sorted(pages, key=lambda p: (p.get("order") if p.get("order") is not None else 99, p["path"]))
 
 
+def _who() -> html.Div:
+    """Who is signed in and their scope ("Scope: Leeds"), or the no-sign-in warning."""
+    from dashboard.auth import NO_SIGN_IN_NOTE
+    from models import access
+    from models.db import get_engine
+
+    p = access.current()
+    label = access.scope_label(get_engine(), p)
+    if p.kind == "none":
+        return html.Div([html.Strong(NO_SIGN_IN_NOTE, className="hw-who__warning"), " · ", label],
+                        className="hw-who", id="hw-who")
+    return html.Div([html.Span(f"{p.name} ({p.role.replace('_', ' ')})"), " · ", html.Span(label, id="hw-scope"),
+                     " · ", html.A("Sign out", href="/signout", className="hw-who__signout")],
+                    className="hw-who", id="hw-who")
+
+
 def _shell() -> html.Div:
     """The frame around every page. The wall hides it with CSS (`body:has(.hw-wall)`), so it has no navigation."""
     links = [html.Li(dcc.Link(p.get("nav_label") or p["name"], href=p["relative_path"],
@@ -44,6 +60,7 @@ def _shell() -> html.Div:
                       html.Span("intermediate care: capacity, flow, delays, outcomes", className="hw-brand__strap")],
                      className="hw-brand"),
             html.Nav(html.Ul(links, className="hw-nav__list"), className="hw-nav", **{"aria-label": "Pages"}),
+            _who(),
         ], className="hw-header"),
         html.Main(dash.page_container, id="main", className="hw-main", tabIndex="-1"),
         html.Footer("Homeward: every figure comes from the metrics catalogue; see Definitions and Data status.",
@@ -162,6 +179,9 @@ def build_app(start_scheduler: bool = False) -> dash.Dash:
     # No body larger than a delivery (POST /api/ingest) is read, under either server.
     app.server.config["MAX_CONTENT_LENGTH"] = settings.ingest_max_bytes() + 1024 * 1024
     app.server.before_request(mark_request_started)
+    from dashboard.auth import install as install_access
+
+    install_access(app.server)  # before the API: its before_request hook is the one policy for every route
     app.server.before_request(_start_deadline)
     _register_api(app.server)
     if start_scheduler:

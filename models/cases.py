@@ -21,8 +21,12 @@ PSEUDONYM_SHOWN = 12  # characters of the HMAC pseudonym shown: enough to look a
 
 def longest_waits(engine: Engine, at: datetime, where: Mapping[str, tuple[str, ...]] | None = None,
                   limit: int = 15) -> list[dict[str, Any]]:
-    """People waiting at `at` (no longer meeting the criteria to reside, still in hospital), longest first."""
-    where = where or {}
+    """People waiting at `at` (no longer meeting the criteria to reside, still in hospital), longest first.
+    Person-level: case workers and admins only, within their scope (models.access)."""
+    from models.access import require, restrict
+
+    require("case_worker", "the longest-waits list (person-level)")
+    where = restrict(engine, where or {})
     at_naive = at.astimezone(UTC).replace(tzinfo=None)
     c = hub_case.c
     at_lit = sa.literal(at_naive, sa.DateTime)

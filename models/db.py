@@ -80,7 +80,8 @@ def create_schema(engine: Engine) -> None:
                 _add_last_report(conn, with_reported_at=int(row[0]) < 3)
             if int(row[0]) < 5:
                 _add_case_dates(conn)
-            # Schema 6 adds only new tables (alert_instance, alert_notification): `create_all` above made them.
+            # Schema 6 adds only new tables (alert_instance, alert_notification; account, access_token,
+            # audit_event): `create_all` above made them.
             conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

@@ -171,6 +171,10 @@ def log_version(engine: Engine) -> str:
 
 def recent_rejects(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
     """The latest rejected rows with their reasons (values already masked by ingest)."""
+    from models.access import current
+
+    if not current().national:
+        return []  # a rejected row may not name its HWB, so only a national scope sees them (models.access)
     j = reject.join(ingest_run, ingest_run.c.run_id == reject.c.run_id)
     stmt = (sa.select(reject.c.run_id, reject.c.feed, ingest_run.c.started_at, reject.c.row_number,
                       reject.c.field, reject.c.value, reject.c.reason)

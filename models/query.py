@@ -872,7 +872,10 @@ def _prepare(engine: Engine, q: MetricQuery) -> _Prepared:
         raise QueryError("lookback_days", "a look back is for a snapshot metric without a grain")
     at = (q.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     window = check_bounds(at, q.from_, q.to, q.grain, metric.source)
-    where = _as_hwbs(engine, metric, _validate_values(engine, metric, q.where))
+    from models.access import restrict  # (models.access builds on this module's QueryError)
+
+    where = _as_hwbs(engine, metric, restrict(engine, _validate_values(engine, metric, q.where),
+                                              has_hwb="hwb" in metric.dimensions))
     share_filter = None
     if isinstance(metric.measure, Share) and metric.measure.dimension in where:
         share_filter = set(where[metric.measure.dimension])

@@ -58,6 +58,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest delivery `POST /api/ingest/<feed>` accepts, in MiB; larger is refused with a 413."),
     Setting("HOMEWARD_SETTLE_SECONDS", "5",
             "A file in a drop folder is taken only once its size and modification time have not changed for this many seconds (a file still being copied in waits)."),
+    Setting("HOMEWARD_AUTH", "local",
+            "Sign-in: `local` (accounts in the store), `oidc` (not yet available), or `none` (loopback only: everyone is admin, national)."),
+    Setting("HOMEWARD_SECRET_KEY", "generated into `data/` on first start",
+            "Key signing the session cookies; set the same value on every web worker (or share the data folder)."),
+    Setting("HOMEWARD_SESSION_HOURS", "8",
+            "Idle timeout of a signed-in session, in hours (wall screens' token sessions last until the token is revoked)."),
+    Setting("HOMEWARD_FRAME_ANCESTORS", "'self'",
+            "Who may show the pages in a frame (CSP `frame-ancestors`), e.g. `'self' https://kiosk.example.nhs.uk`."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -174,6 +182,25 @@ def ingest_max_bytes() -> int:
     return int(float(_raw("HOMEWARD_INGEST_MAX_MB") or 512) * 1024 * 1024)
 
 
+AUTH_MODES = ("local", "oidc", "none")
+
+
+def auth_mode() -> str:
+    return (_raw("HOMEWARD_AUTH") or "local").lower()
+
+
+def secret_key_raw() -> str | None:
+    return _raw("HOMEWARD_SECRET_KEY")
+
+
+def session_hours() -> float:
+    return float(_raw("HOMEWARD_SESSION_HOURS") or 8)
+
+
+def frame_ancestors() -> str:
+    return _raw("HOMEWARD_FRAME_ANCESTORS") or "'self'"
+
+
 def pseudo_key_raw() -> str | None:
     return _raw("HOMEWARD_PSEUDO_KEY")
 
@@ -198,4 +225,8 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_QUERY_TIMEOUT_SECONDS": query_timeout_seconds,
     "HOMEWARD_INGEST_MAX_MB": ingest_max_bytes,
     "HOMEWARD_SETTLE_SECONDS": settle_seconds,
+    "HOMEWARD_AUTH": auth_mode,
+    "HOMEWARD_SECRET_KEY": secret_key_raw,
+    "HOMEWARD_SESSION_HOURS": session_hours,
+    "HOMEWARD_FRAME_ANCESTORS": frame_ancestors,
 }

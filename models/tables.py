@@ -17,10 +17,12 @@ metadata = MetaData()
 # Ids come from sequences (DuckDB has no SERIAL; both stores have sequences).
 run_id_seq = Sequence("ingest_run_id_seq", metadata=metadata)
 export_id_seq = Sequence("export_id_seq", metadata=metadata)
+audit_id_seq = Sequence("audit_id_seq", metadata=metadata)
 
 # 2: hub_case / hub_case_version without a primary key on DuckDB; 3: service.last_reported_at;
 # 4: service.last_capacity, last_occupied, last_vacant_accepting, last_vacant_reserved;
-# 5: hub_case's London dates (CASE_DATES); 6: alert_instance, alert_notification
+# 5: hub_case's London dates (CASE_DATES); 6: alert_instance, alert_notification, account, access_token,
+#    audit_event (new tables only)
 SCHEMA_VERSION = 6
 
 meta = Table(
@@ -292,4 +294,40 @@ alert_notification = Table(  # one per instance, episode, kind and channel: the 
     Column("recipients", Text),  # who was told (addresses or the webhook host)
     Column("error", Text),
     PrimaryKeyConstraint("instance_key", "episode", "kind", "channel"),
+)
+
+# --- access: who may see what (models.access, models.accounts) -------------
+
+account = Table(
+    "account", metadata,
+    Column("name", String, primary_key=True),
+    Column("role", String, nullable=False),  # models.access.ROLES
+    Column("scope", String, nullable=False),  # "national" or "icb:QWO,hwb:E08000035"
+    Column("password_hash", String),  # argon2id; NULL for an account that signs in through OIDC
+    Column("created_at", DateTime, nullable=False),
+)
+
+access_token = Table(
+    "access_token", metadata,
+    Column("name", String, primary_key=True),
+    Column("kind", String, nullable=False),  # wall | api
+    Column("role", String, nullable=False),
+    Column("scope", String, nullable=False),
+    Column("token_hash", String, nullable=False, unique=True),  # SHA-256 of the token (256 random bits)
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime),
+    Column("revoked_at", DateTime),
+)
+
+audit_event = Table(  # append-only: nothing updates or deletes a row
+    "audit_event", metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=False),
+    Column("happened_at", DateTime, nullable=False),
+    Column("actor", String),  # account or token name; NULL when unknown (a failed sign-in names it in detail)
+    Column("role", String),
+    Column("action", String, nullable=False),  # models.accounts.ACTIONS
+    Column("route", String),
+    Column("remote_addr", String),
+    Column("detail", Text, nullable=False),  # JSON
+    Index("ix_audit_event_happened_at", "happened_at"),
 )

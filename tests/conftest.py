@@ -26,6 +26,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOMEWARD_PSEUDO_KEY", "test-key-not-secret")
     monkeypatch.delenv("HOMEWARD_PLACES", raising=False)
     monkeypatch.delenv("HOMEWARD_DEMO", raising=False)
+    # The suites written before sign-in run as the no-sign-in admin; access tests set local explicitly.
+    monkeypatch.setenv("HOMEWARD_AUTH", "none")
+    monkeypatch.delenv("HOMEWARD_SECRET_KEY", raising=False)
 
 
 @pytest.fixture(scope="session")

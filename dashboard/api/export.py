@@ -215,6 +215,23 @@ def open_table(engine: Engine, q: DatasetQuery, *, suppress: bool) -> ExportTabl
 
 # --- writers -------------------------------------------------------------------
 
+# OWASP "CSV injection": a text cell starting with one of these is run as a formula by a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(v: Any) -> Any:
+    """Text a spreadsheet would run as a formula, prefixed with ' (shown as text); numbers are left alone."""
+    if isinstance(v, str) and v.startswith(FORMULA_STARTS):
+        return "'" + v
+    return v
+
+
+def _sql_csv_safe(q: str) -> str:
+    """`csv_safe` in SQL (both stores), for the text columns of the fast paths."""
+    starts = "'=', '+', '-', '@', chr(9), chr(13)"
+    return f"CASE WHEN substr({q}, 1, 1) IN ({starts}) THEN '''' || {q} ELSE {q} END"
+
+
 def _csv_cell(v: Any) -> Any:
     if v is None:
         return ""
@@ -226,7 +243,7 @@ def _csv_cell(v: Any) -> Any:
         return v.isoformat(timespec="seconds")
     if isinstance(v, date):
         return v.isoformat()
-    return v
+    return csv_safe(v)
 
 
 def iter_csv(table: ExportTable) -> Iterator[bytes]:
@@ -341,7 +358,7 @@ def write_xlsx(table: ExportTable, path: str) -> None:
                     elif t in ("int", "float"):
                         ws.write_number(r, col, v)
                     else:
-                        ws.write_string(r, col, str(v))
+                        ws.write_string(r, col, csv_safe(str(v)))
         about = table.about()
         info: list[tuple[str, Any]] = [
             ("dataset", about["dataset"]),
@@ -456,7 +473,7 @@ def _duck_copy(table: ExportTable, fmt: str, path: str) -> None:
     sql, params = _compiled(table.engine, _fast_select(table))
     target = path.replace("'", "''")
     if fmt == "csv":
-        copy = (f"COPY ({sql}) TO '{target}' (FORMAT CSV, HEADER, NEW_LINE '\r\n', "
+        copy = (f"COPY ({_duck_csv_select(table, sql)}) TO '{target}' (FORMAT CSV, HEADER, NEW_LINE '\r\n', "
                 "TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S', DATEFORMAT '%Y-%m-%d')")
     else:
         copy = f"COPY ({_duck_json_select(table, sql)}) TO '{target}' (FORMAT JSON, ARRAY true)"
@@ -538,8 +555,16 @@ def _pg_csv_select(table: ExportTable, sql: str) -> str:
         elif c.type == "float":
             cols.append(f"CASE WHEN {q} = trunc({q}) AND abs({q}) < 1e16 "
                         f"THEN trunc({q})::bigint::text || '.0' ELSE {q}::text END AS {q}")
+        elif c.type == "str":
+            cols.append(f"{_sql_csv_safe(q)} AS {q}")
         else:
             cols.append(q)
+    return f"SELECT {', '.join(cols)} FROM ({sql}) AS export_rows"
+
+
+def _duck_csv_select(table: ExportTable, sql: str) -> str:
+    cols = [f"{_sql_csv_safe(_quote_ident(c.name))} AS {_quote_ident(c.name)}" if c.type == "str"
+            else _quote_ident(c.name) for c in table.columns]
     return f"SELECT {', '.join(cols)} FROM ({sql}) AS export_rows"
 
 

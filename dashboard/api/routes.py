@@ -7,6 +7,8 @@ a 503 — and never a traceback.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -23,7 +25,7 @@ from werkzeug.wsgi import ClosingIterator
 from dashboard.api import audit
 from dashboard.api.export import (FORMATS, ExportTable, build_to_tempfile, fast_file, iter_csv, iter_file, iter_json,
                                   open_table, pg_csv_stream)
-from models import datasets, settings
+from models import access, accounts, datasets, settings
 from models.db import get_engine
 from models.deadline import QueryTimeout
 from models.query import MetricQuery, QueryError, UnknownMetric, data_version
@@ -85,6 +87,8 @@ def healthz() -> flask.Response:
         log.warning("healthz: store unreadable: %s", exc.__class__.__name__)
         store.update(readable=False, error=exc.__class__.__name__)
         return json_response({"status": "unavailable", "store": store, "feeds": {}}, 503)
+    if settings.auth_mode() != "none":  # open to anyone: status and feed freshness only
+        return json_response({"status": "ok", "feeds": feeds})
     return json_response({"status": "ok", "store": store, "feeds": feeds})
 
 
@@ -126,10 +130,16 @@ def export(dataset: str) -> flask.Response:
     if len(fmt_values) > 1 or fmt not in FORMATS:
         raise QueryError("format", f"format must be one of {', '.join(FORMATS)}")
     engine = get_engine()
-    q = datasets.parse_dataset_params(engine, dataset, args)
-    table = open_table(engine, q, suppress=settings.suppression_enabled())
+    principal = access.current()
+    # The central policy let analysts in; person-level rows need a case worker.
+    if dataset == "cases":
+        access.require("case_worker", "the cases export (person-level)")
+    q = datasets.parse_dataset_params(engine, dataset, args)  # a code outside the scope: OutOfScope → 403
+    # Case workers give direct care: small numbers are not suppressed for them.
+    suppress = settings.suppression_enabled() and not access.sees_small_numbers(principal)
+    table = open_table(engine, q, suppress=suppress)
     remote = flask.request.remote_addr
-    done = _Finisher(engine, table, fmt, remote)
+    done = _Finisher(engine, table, fmt, remote, principal, flask.request.path)
     headers = {
         "Content-Disposition": f'attachment; filename="{table.filename(fmt)}"',
         "X-Homeward-Suppression": "applied" if table.suppression_applied else "not-applied",
@@ -188,8 +198,10 @@ def _then(body: Iterator[bytes], finish: Callable[[], None]) -> Iterator[bytes]:
 class _Finisher:
     """Closes the export's cursor and writes its audit row once, however the download ends."""
 
-    def __init__(self, engine: sa.Engine, table: ExportTable, fmt: str, remote_addr: str | None) -> None:
+    def __init__(self, engine: sa.Engine, table: ExportTable, fmt: str, remote_addr: str | None,
+                 principal: access.Principal, route: str) -> None:
         self.engine, self.table, self.fmt, self.remote_addr = engine, table, fmt, remote_addr
+        self.principal, self.route = principal, route
         self.done = False
 
     def __call__(self) -> None:
@@ -201,6 +213,11 @@ class _Finisher:
             audit.record_export(self.engine, remote_addr=self.remote_addr, dataset=self.table.dataset,
                                 filters=self.table.filters, fmt=self.fmt, rows=self.table.rows,
                                 suppressed=self.table.suppression_applied)
+            accounts.record(self.engine, "export", actor=self.principal, route=self.route,
+                            remote_addr=self.remote_addr,
+                            detail={"dataset": self.table.dataset, "format": self.fmt, "params": self.table.filters,
+                                    "rows": self.table.rows, "scope": self.principal.scope_text,
+                                    "suppression": "on" if self.table.suppression_applied else "off"})
         except Exception:  # an audit failure must not break a download already sent; it is logged loudly
             log.exception("could not record export audit row")
 
@@ -258,6 +275,35 @@ def ingest(feed: str) -> flask.Response:
     return json_response(summary.to_json(), 400 if summary.status == "failed" else 200)
 
 
+@bp.get("/api/audit")
+def audit_log() -> flask.Response:
+    """The audit trail, newest first (admin: the central policy's ROLE_RULES); `format=csv`, `action=`, `limit=`."""
+    args = _args()
+    for key in args:
+        if key not in ("limit", "action", "format"):
+            raise QueryError(key, f"/api/audit takes limit=, action= and format=, not {key!r}")
+    action = (args.get("action") or [None])[0]
+    if action is not None and action not in accounts.ACTIONS:
+        raise QueryError("action", f"action must be one of {', '.join(accounts.ACTIONS)}")
+    fmt = (args.get("format") or ["json"])[0]
+    if fmt not in ("json", "csv"):
+        raise QueryError("format", "format must be json or csv")
+    events = accounts.audit_events(get_engine(), _limit(args, 200, 100_000), action)
+    if fmt == "json":
+        return json_response(events)
+    from dashboard.api.export import csv_safe
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(accounts.AUDIT_COLUMNS)
+    for e in events:
+        writer.writerow([csv_safe(_default(v) if isinstance(v, datetime) else
+                                  (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v))
+                         for v in (e[c] for c in accounts.AUDIT_COLUMNS)])
+    return flask.Response(out.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="homeward-audit.csv"', "Cache-Control": "no-store"})
+
+
 @bp.get("/api/feeds")
 def feeds() -> flask.Response:
     """The ingest run log, newest first (`feed=` to pick feeds, `limit=`)."""
@@ -285,8 +331,15 @@ def api_not_found(rest: str) -> flask.Response:
 
 # --- errors --------------------------------------------------------------------
 
+@bp.errorhandler(access.Forbidden)
+def _forbidden(exc: access.Forbidden) -> flask.Response:
+    return error_response(403, exc.message)
+
+
 @bp.errorhandler(QueryError)
 def _query_error(exc: QueryError) -> flask.Response:
+    if isinstance(exc, access.OutOfScope):
+        return error_response(403, exc.message, exc.param)
     status = 404 if isinstance(exc, (UnknownMetric, datasets.UnknownDataset)) else 400
     return error_response(status, exc.message, exc.param)
 

@@ -10,6 +10,7 @@ from dash import dcc, html
 
 from dashboard.figures import GRAPH_CONFIG
 from models.query import QueryError
+from models.access import Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def guarded(build: Callable[[], Any], what: str) -> Any:
     """Run a page section's builder; a bad filter or a store error becomes plain words, never a traceback."""
     try:
         return build()
-    except QueryError as exc:
+    except (QueryError, Forbidden) as exc:  # a bad filter, a code outside the scope, a role too low
         return empty_state(f"{what}: {exc.message}", kind="error")
     except Exception:  # noqa: BLE001 - the page must stay up; the log keeps the detail
         log.exception("building %s failed", what)

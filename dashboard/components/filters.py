@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard.state import FilterState
+from models.access import allowed_hwbs
 from models.geography import Geography
 from models.periods import LONDON
 from models.vocab import SERVICE_TYPE_LABELS
@@ -30,21 +31,27 @@ def fid(prefix: str, name: str) -> str:
 
 
 def _icb_options(geo: Geography) -> list[dict[str, str]]:
+    allowed = allowed_hwbs(geo)  # only what the principal's scope covers (models.access)
     return [{"label": f"{i.name.replace('Integrated Care Board', 'ICB')} ({i.code})", "value": i.code}
-            for i in sorted(geo.icbs.values(), key=lambda i: i.name)]
+            for i in sorted(geo.icbs.values(), key=lambda i: i.name)
+            if allowed is None or allowed.intersection(geo.hwbs_in_icb(i.code))]
 
 
 def place_options(geo: Geography, icbs: Iterable[str]) -> list[dict[str, str]]:
     chosen = {c.upper() for c in icbs}
-    places = [p for p in geo.places.values() if not chosen or p.icb in chosen]
+    allowed = allowed_hwbs(geo)
+    places = [p for p in geo.places.values() if (not chosen or p.icb in chosen)
+              and (allowed is None or allowed.intersection(p.hwbs))]
     return [{"label": p.name, "value": p.code} for p in sorted(places, key=lambda p: p.name)]
 
 
 def hwb_options(geo: Geography, icbs: Iterable[str], places: Iterable[str]) -> list[dict[str, str]]:
     chosen_icbs = {c.upper() for c in icbs}
     chosen_places = set(places)
+    allowed = allowed_hwbs(geo)
     hwbs = [h for h in geo.hwbs.values()
-            if (not chosen_icbs or h.icb in chosen_icbs) and (not chosen_places or h.place in chosen_places)]
+            if (not chosen_icbs or h.icb in chosen_icbs) and (not chosen_places or h.place in chosen_places)
+            and (allowed is None or h.code in allowed)]
     return [{"label": f"{h.name} ({h.code})", "value": h.code} for h in sorted(hwbs, key=lambda h: h.name)]
 
 

@@ -148,7 +148,31 @@ def _exports(version: str | None = None) -> html.Div:
                      ], empty="nothing has been exported yet.")], className="hw-section")
 
 
+def _audit() -> html.Div:
+    """Admins: the latest audit events (sign-ins, tokens, exports, person-level views, account changes)."""
+    from models.accounts import audit_events
+
+    rows = [{"when": format_time(e["happened_at"]), "who": e["actor"] or "unknown", "role": e["role"] or "",
+             "action": e["action"].replace("_", " "), "route": e["route"] or "", "address": e["remote_addr"] or "",
+             "detail": _filters_text(e["detail"])} for e in audit_events(get_engine(), limit=50)]
+    return html.Div([html.H2("Audit trail", className="hw-panel__title"),
+                     html.P(["Who signed in, used a token, exported or viewed person-level rows, and every change to "
+                             "accounts. The whole trail: ", html.A("CSV", href="/api/audit?format=csv&limit=100000"),
+                             " or ", html.A("JSON", href="/api/audit"), "."], className="hw-hint"),
+                     grid(f"{PREFIX}-grid-audit", rows, [
+                         {"field": "when", "headerName": "When", "minWidth": 190},
+                         {"field": "who", "headerName": "Who"}, {"field": "role", "headerName": "Role"},
+                         {"field": "action", "headerName": "Action"}, {"field": "route", "headerName": "Route"},
+                         {"field": "address", "headerName": "Address"},
+                         {"field": "detail", "headerName": "Detail", "minWidth": 320, "wrapText": True,
+                          "autoHeight": True},
+                     ], empty="nothing recorded yet.")], className="hw-section", id=f"{PREFIX}-audit")
+
+
 def layout(**query_args: Any) -> html.Div:
+    from models import access
+
+    admin = access.current().at_least("admin")
     state = FilterState.from_args(query_args)
     try:
         version: str | None = log_version(get_engine())  # once for the sections that read the logs
@@ -161,5 +185,7 @@ def layout(**query_args: Any) -> html.Div:
                        lambda: guarded(lambda: _not_reporting(state), "Services not reporting"),
                        lambda: guarded(lambda: _rejects(version), "Rejected rows"),
                        lambda: guarded(lambda: _runs(version), "Ingest runs"),
-                       lambda: guarded(lambda: _exports(version), "Recent exports")]),
+                       # who exported what, and the audit trail, are for admins
+                       *([lambda: guarded(lambda: _exports(version), "Recent exports"),
+                          lambda: guarded(_audit, "Audit trail")] if admin else [])]),
     ], className="hw-page")

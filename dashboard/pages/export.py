@@ -107,16 +107,24 @@ def preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, 
     """First rows of the export (column defs, rows, a note), through the same code as the download;
     cached on the view and the data version (an unpinned "now" view for a minute)."""
     from dashboard.cache import cached_value
+    from models import access
 
+    # The same roles as the download (dashboard.auth.ROLE_RULES); asked before the cache, which is per scope.
+    need = "case_worker" if dataset == "cases" else "analyst"
+    principal = access.current()
+    if not principal.at_least(need):
+        return [], [], f"Cannot preview: the {dataset} export needs the {need.replace('_', ' ')} role."
     pinned = any(k == "at" for k, _ in pairs)
-    columns, records, note = cached_value("export_preview", f"{dataset}|{pairs}|{PREVIEW_ROWS}",
+    # Suppression depends on the role too (case workers see small numbers): part of the key.
+    columns, records, note = cached_value("export_preview",
+                                          f"{dataset}|{pairs}|{PREVIEW_ROWS}|{access.sees_small_numbers(principal)}",
                                           lambda: list(_preview(dataset, pairs)), pinned=pinned)
     return columns, records, note
 
 
 def _preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     from dashboard.api.export import open_table
-    from models import datasets, settings
+    from models import access, datasets, settings
     from models.db import get_engine
     from models.query import QueryError
 
@@ -128,7 +136,8 @@ def _preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str,
     engine = get_engine()
     try:
         q = datasets.parse_dataset_params(engine, dataset, params)
-        table = open_table(engine, q, suppress=settings.suppression_enabled())
+        table = open_table(engine, q, suppress=settings.suppression_enabled()
+                           and not access.sees_small_numbers())
     except QueryError as exc:
         return [], [], f"Cannot preview: {exc.message} (parameter `{exc.param}`)."
     rows: list[tuple[Any, ...]] = []

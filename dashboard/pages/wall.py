@@ -45,9 +45,13 @@ def _int_arg(raw: str | None, default: int, low: int, high: int) -> int:
 
 
 def wall_state(args: dict[str, Any]) -> FilterState:
-    """The page's state; without any geography filter the scope is the deployment's own ICB."""
+    """The page's state; without any geography filter the scope is the deployment's own ICB (or, for a
+    scoped principal, its scope)."""
+    from models import access
+
     state = FilterState.from_args(args)
-    if not (state.icb or state.place or state.hwb):
+    # A scoped screen (a wall token's scope) shows its whole scope, not the home ICB.
+    if not (state.icb or state.place or state.hwb) and access.current().national:
         state = FilterState.from_args({**args, "icb": settings.home_icb()})
     return state
 

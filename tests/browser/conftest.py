@@ -37,6 +37,7 @@ def _isolated_env(browser_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("HOMEWARD_PLACES", raising=False)
     monkeypatch.delenv("HOMEWARD_DEMO", raising=False)
     monkeypatch.delenv("HOMEWARD_CACHE_URL", raising=False)
+    monkeypatch.setenv("HOMEWARD_AUTH", "none")  # the page suites predate sign-in (tests/integration/test_access.py)
 
 
 @pytest.fixture(scope="session")

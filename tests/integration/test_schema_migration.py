@@ -138,3 +138,17 @@ def test_schema_5_store_gets_the_alert_tables(store: sa.Engine) -> None:
     assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("6",)]
     assert rows(store, "SELECT count(*) FROM alert_instance") == [(0,)]
     assert rows(store, "SELECT count(*) FROM alert_notification") == [(0,)]
+
+
+def test_schema_5_store_gets_the_access_tables(store: sa.Engine) -> None:
+    """Schema 6: account, access_token and audit_event appear on a store made at schema 5 (the rest untouched)."""
+    from models import accounts
+
+    with store.begin() as conn:
+        for name in ("audit_event", "access_token", "account"):
+            conn.execute(sa.text(f"DROP TABLE {name}"))
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value="5"))
+    db.create_schema(store)
+    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("6",)]
+    accounts.add_account(store, "ann", "viewer", "hwb:E08000035", "a long enough password")
+    assert accounts.verify_password(store, "ann", "a long enough password").scope == ("hwb:E08000035",)
