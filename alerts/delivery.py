@@ -241,5 +241,9 @@ def history(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
                       n.recipients, n.error, n.next_attempt_at, n.value, n.threshold)
             .select_from(alert_notification.outerjoin(alert_instance, i.instance_key == n.instance_key))
             .order_by(n.created_at.desc(), n.rule, n.channel).limit(limit))
+    from alerts.states import visible_scopes
+
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt)]
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    visible = visible_scopes(engine, {r["scope"] for r in rows if r["scope"]})
+    return [r for r in rows if r["scope"] in visible]

@@ -173,13 +173,35 @@ def _row_to_instance(row: Mapping[str, Any]) -> Instance:
 
 
 def load_instances(engine: Engine | Connection) -> dict[str, Instance]:
+    """Every instance the current principal may see (the evaluator runs as the national system principal)."""
     def read(conn: Connection) -> dict[str, Instance]:
-        return {r.instance_key: _row_to_instance(r._mapping) for r in conn.execute(sa.select(alert_instance))}
+        rows = {r.instance_key: _row_to_instance(r._mapping) for r in conn.execute(sa.select(alert_instance))}
+        visible = visible_scopes(conn.engine, {i.scope for i in rows.values()})
+        return {k: i for k, i in rows.items() if i.scope in visible}
 
     if isinstance(engine, Connection):
         return read(engine)
     with engine.connect() as conn:
         return read(conn)
+
+
+def visible_scopes(engine: Engine, scopes: Iterable[str]) -> set[str]:
+    """The alert scopes the current principal may see: all when national; otherwise the feed alerts and
+    those whose HWBs lie wholly inside the principal's scope (a wider alert's figure covers HWBs they may not see)."""
+    from models import access
+    from models.geography import get_geography
+
+    principal = access.current()
+    if principal.national:
+        return set(scopes)
+    geo = get_geography(engine)
+    allowed = access.hwbs_covered(geo, principal.scope)
+    out = set()
+    for scope in scopes:
+        covered = scope_hwbs(scope, geo)
+        if scope.startswith("feed:") or (covered is not None and covered and covered <= allowed):
+            out.add(scope)
+    return out
 
 
 # Written by delivery (last_notified_at) and the silence action, never by an evaluation's update.

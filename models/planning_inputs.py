@@ -75,8 +75,8 @@ def ready_by_day(engine: Engine, where: Mapping[str, tuple[str, ...]], from_: da
 
 def _where_cases(stmt: sa.Select, where: Mapping[str, tuple[str, ...]]) -> sa.Select:
     c = hub_case.c
-    if where.get("hwb"):
-        stmt = stmt.where(c.hwb_code.in_(where["hwb"]))
+    if "hwb" in where:  # an empty list (after the scope) means no HWB, not every HWB
+        stmt = stmt.where(c.hwb_code.in_(list(where["hwb"])))
     if where.get("icb") or where.get("place"):
         inner = sa.select(hwb_table.c.hwb_code)
         if where.get("icb"):
@@ -104,6 +104,9 @@ def planning_inputs(hwb: str, pathway: int, at: datetime | None = None, engine: 
     hwb = hwb.upper()
     if hwb not in get_geography(engine).hwbs:
         return None
+    from models.access import restrict
+
+    restrict(engine, {"hwb": (hwb,)})  # outside the asker's scope: OutOfScope (403), before any figure is read
     at = at or datetime.now(timezone.utc)
     today = london_date_of(at)
     where = {"hwb": (hwb,), "pathway": (str(pathway),)}
@@ -154,7 +157,11 @@ def outlook_inputs(where: Mapping[str, tuple[str, ...]], at: datetime | None = N
     """Per pathway: people waiting now and the last 4 weeks' ready and discharge weekday means, for the outlook."""
     from planner.outlook import weekday_means
 
+    from models.access import restrict
+
     engine = engine or get_engine()
+    # The two case reads below are not metrics: they get the scope here (ICB / place become the HWBs allowed).
+    where = restrict(engine, where)
     at = at or datetime.now(timezone.utc)
     today = london_date_of(at)
     from_ = today - timedelta(weeks=OUTLOOK_WEEKS)

@@ -46,7 +46,9 @@ def plan_inputs() -> flask.Response:
 
 @bp.errorhandler(QueryError)
 def _query_error(exc: QueryError) -> flask.Response:
-    return error_response(400, exc.message, exc.param)
+    from models.access import OutOfScope
+
+    return error_response(403 if isinstance(exc, OutOfScope) else 400, exc.message, exc.param)
 
 
 def register_plan_routes(server: flask.Flask) -> None:

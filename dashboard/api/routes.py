@@ -238,14 +238,6 @@ def _limit(args: dict[str, list[str]], default: int, maximum: int) -> int:
     return int(raw[0])
 
 
-def _require_ingest_permission() -> flask.Response | None:
-    """Who may deliver a feed over HTTP. None lets the request through; a response refuses it.
-
-    A stub until access control lands: it will check the caller's API token for the ingest role.
-    """
-    return None
-
-
 @bp.post("/api/ingest/<feed>")
 def ingest(feed: str) -> flask.Response:
     """A delivery posted as the body, run down the scheduler's road; the answer is the run summary
@@ -254,9 +246,7 @@ def ingest(feed: str) -> flask.Response:
     from ingest.base import FeedContext, run_delivery, utc_now
     from ingest.feeds import FEEDS as DELIVERED_FEEDS, get_feed
 
-    refused = _require_ingest_permission()
-    if refused is not None:
-        return refused
+    access.require("admin", "delivering a feed")  # the central policy (ROLE_RULES) says so too: a second wall
     if feed not in DELIVERED_FEEDS:
         raise QueryError("feed", f"unknown feed {feed!r}; one of {', '.join(DELIVERED_FEEDS)}")
     limit = settings.ingest_max_bytes()
@@ -270,7 +260,8 @@ def ingest(feed: str) -> flask.Response:
     from models import deadline
 
     deadline.clear()  # a delivery takes as long as it takes; the time limit is for queries
-    ctx = FeedContext(feed=feed, source=f"http upload from {flask.request.remote_addr}", fetched_at=utc_now())
+    source = f"http upload by {access.current().name} from {flask.request.remote_addr}"
+    ctx = FeedContext(feed=feed, source=source, fetched_at=utc_now())
     summary = run_delivery(get_engine(), get_feed(feed), payload, ctx)
     return json_response(summary.to_json(), 400 if summary.status == "failed" else 200)
 

@@ -24,8 +24,10 @@ NOW_STATES = ("firing", "pending", "no_data")
 
 
 def _may_silence() -> bool:
-    """Whether the person asking may silence alerts (admins). Access control plugs in here."""
-    return True
+    """Whether the person asking may silence alerts (admins)."""
+    from models.access import current
+
+    return current().at_least("admin")
 
 
 def _who() -> str:

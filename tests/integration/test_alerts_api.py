@@ -108,3 +108,17 @@ def test_silence_action_on_the_page(client: FlaskClient, duck_store: sa.Engine) 
         assert page._silence(1, "nope|national", 2, "x") == "That alert no longer exists."
     inst = load_instances(duck_store)[key]
     assert (inst.silence_reason, inst.silenced_by) == ("ward closed", "10.1.2.3")
+
+
+def test_a_scoped_viewer_sees_only_alerts_inside_their_scope(client: FlaskClient, duck_store: sa.Engine) -> None:
+    """Per-HWB instances for Leeds and Bradford exist (rule `waits`, icb:QWO per hwb); a Leeds viewer gets Leeds's
+    only, on the API, the page's data and the wall's banner; national sees both."""
+    from models.access import Principal, using
+
+    everyone = {i.scope for i in load_instances(duck_store).values() if i.rule == "waits"}
+    assert {f"hwb:{LEEDS}", f"hwb:{BRADFORD}"} <= everyone
+    with using(Principal("leeds.viewer", "viewer", (f"hwb:{LEEDS}",))):
+        seen = {i.scope for i in load_instances(duck_store).values() if i.rule == "waits"}
+        banner = {i.scope for i in firing_in_scope(duck_store)}
+    assert seen == {f"hwb:{LEEDS}"}
+    assert f"hwb:{BRADFORD}" not in banner

@@ -96,3 +96,25 @@ def test_inputs_reject_bad_parameters(duck_store: sa.Engine) -> None:
     assert client.get("/api/plan/inputs?pathway=2").status_code == 400
     r = client.get("/api/plan/inputs?hwb=E99999999&pathway=2")
     assert r.status_code == 404 and "unknown HWB" in r.get_json()["error"]
+
+
+def test_inputs_respect_the_askers_scope(duck_store: sa.Engine) -> None:
+    """A Bradford-only viewer may not plan Leeds (403, before any figure is read); the outlook's own case reads
+    (people becoming ready) count only their HWB: Leeds's ready cases are 0 for them."""
+    import pytest
+
+    from models.access import OutOfScope, Principal, using
+    from models.planning_inputs import outlook_inputs, planning_inputs
+    from models.query import parse_time
+
+    _seed(duck_store)
+    at = parse_time("at", AT)
+    bradford = Principal("bradford.viewer", "viewer", ("hwb:E08000032",))
+    with using(bradford):
+        with pytest.raises(OutOfScope):
+            planning_inputs(LEEDS, 2, at=at, engine=duck_store)
+        mine = outlook_inputs({}, at=at, engine=duck_store)
+    national = outlook_inputs({}, at=at, engine=duck_store)
+    assert sum(national["pathways"]["2"]["ready"]) > 0
+    assert sum(mine["pathways"]["2"]["ready"]) == 0
+    assert mine["pathways"]["2"]["waiting"] == 0
