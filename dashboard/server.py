@@ -145,6 +145,14 @@ def _start_deadline() -> None:
     deadline.start(settings.query_timeout_seconds(), flask.request.environ.get("waitress.client_disconnected"))
 
 
+def _end_deadline(exc: BaseException | None) -> None:
+    """The limit is the request's: work later in the same thread (a pooled server thread, the CLI, a test)
+    must not inherit an expired one."""
+    from models import deadline
+
+    deadline.clear()
+
+
 def build_app(start_scheduler: bool = False) -> dash.Dash:
     app = dash.Dash(
         __name__,
@@ -183,6 +191,7 @@ def build_app(start_scheduler: bool = False) -> dash.Dash:
 
     install_access(app.server)  # before the API: its before_request hook is the one policy for every route
     app.server.before_request(_start_deadline)
+    app.server.teardown_request(_end_deadline)
     _register_api(app.server)
     if start_scheduler:
         _start_scheduler()
