@@ -41,7 +41,14 @@ demo-data: venv
 run: demo-data
 	HOMEWARD_DEMO=1 $(BIN)/python app.py serve
 
-test: venv system-test-deps
+# axe-core (npm, pinned in tests/browser/axe/package.json) for the browser tests' accessibility checks.
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq npm >/dev/null; }
+	cd tests/browser/axe && npm ci --no-audit --no-fund --ignore-scripts --silent
+	@touch $@
+
+test: venv system-test-deps $(AXE)
 	$(BIN)/python -m pytest -q
 
 bench: venv
