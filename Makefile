@@ -26,19 +26,29 @@ system-test-deps:
 	  $(APT) update -qq && $(APT) install -y -qq postgresql chromium fonts-dejavu-core >/dev/null; \
 	fi
 
-# The demo system's history, generated once and loaded by the same road as real feeds.
+# The demo system's history, generated once and loaded by the same road as real feeds, and the
+# published NHS England sitrep workbooks (reference/nhse/, OGL v3.0) for the benchmark page.
 demo-data: venv
 	$(BIN)/python app.py init
 	@if [ ! -f "$${HOMEWARD_DATA_DIR:-data}/demo/state.json" ]; then \
 	  $(BIN)/python app.py demo --days 120 && \
 	  { $(BIN)/python app.py ingest vacancy "$${HOMEWARD_DATA_DIR:-data}/demo/vacancy.csv" || [ $$? = 3 ]; } && \
-	  { $(BIN)/python app.py ingest hub_cases "$${HOMEWARD_DATA_DIR:-data}/demo/hub_cases.csv" || [ $$? = 3 ]; }; \
+	  { $(BIN)/python app.py ingest hub_cases "$${HOMEWARD_DATA_DIR:-data}/demo/hub_cases.csv" || [ $$? = 3 ]; } && \
+	  for f in reference/nhse/acute/*.xlsx; do $(BIN)/python app.py ingest nhse_acute_sitrep "$$f" || [ $$? = 3 ] || exit 1; done && \
+	  for f in reference/nhse/community/*.xlsx; do $(BIN)/python app.py ingest nhse_community_sitrep "$$f" || [ $$? = 3 ] || exit 1; done; \
 	fi
 
 run: demo-data
 	HOMEWARD_DEMO=1 $(BIN)/python app.py serve
 
-test: venv system-test-deps
+# axe-core (npm, pinned in tests/browser/axe/package.json) for the browser tests' accessibility checks.
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq npm >/dev/null; }
+	cd tests/browser/axe && npm ci --no-audit --no-fund --ignore-scripts --silent
+	@touch $@
+
+test: venv system-test-deps $(AXE)
 	$(BIN)/python -m pytest -q
 
 bench: venv

@@ -72,9 +72,9 @@
         });
     };
 
-    // Charts are drawn in px for a 1920 px wide wall: zoom them on wider screens (see homeward.css).
+    // Charts are drawn in px for a 1920 px wide wall: zoom them to the screen's width (see homeward.css).
     function scaleCharts() {
-        document.documentElement.style.setProperty("--hw-wall-zoom", String(Math.max(1, window.innerWidth / 1920)));
+        document.documentElement.style.setProperty("--hw-wall-zoom", String(window.innerWidth / 1920));
     }
     window.addEventListener("resize", scaleCharts);
     scaleCharts();

@@ -230,6 +230,7 @@ def hwb_table(prefix: str, state: FilterState) -> html.Div:
                 {"field": "hwb", "headerName": "HWB", "minWidth": 180, "pinned": "left"},
                 *[number_col(field, header) for field, header, *_ in HWB_TABLE_METRICS],
             ], empty="no HWB in this area has any cases or services recorded."),
+            html.P("— means nothing recorded.", className="hw-hint"),
         ], className="hw-section")
     return guarded(build, "Table by HWB")
 

@@ -166,6 +166,8 @@ def build_app(start_scheduler: bool = False) -> dash.Dash:
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    # The page's language, for screen readers and WCAG 3.1.1 (Dash's own template has none).
+    app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
     app.layout = _shell
     app.clientside_callback(
         """

@@ -81,8 +81,7 @@ def tile(data: TileData, *, size: str = "normal", tile_id: str | None = None) ->
     level = (html.Div([html.Span(RAG_SYMBOL[rag], className="hw-rag__symbol", **{"aria-hidden": "true"}),
                        html.Span(RAG_WORDS[rag] if size != "wall" else RAG_SHORT[rag])],
                       className=f"hw-rag hw-rag--{rag}")
-             if rag else html.Div("No target set" if not is_missing(data.value) else "",
-                                  className="hw-rag hw-rag--none"))
+             if rag else None)  # no target for this scope: nothing, rather than a sentence on every tile
     children: list[Any] = [
         html.Div(data.label, className="hw-tile__label"),
         html.Div([html.Span(value_text, className="hw-tile__value"),

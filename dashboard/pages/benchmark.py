@@ -185,13 +185,6 @@ def _rank(view: View, means: Mapping[str, Mapping[tuple[str, str], float | None]
     return (order.index(view.icb) + 1 if view.icb in order else None), len(order)
 
 
-def _no_target_line(card: html.Div) -> html.Div:
-    """Published benchmarks have no local target: drop the tile's "No target set" line (noise here)."""
-    card.children = [c for c in card.children
-                     if not (isinstance(c, html.Div) and getattr(c, "className", "") == "hw-rag hw-rag--none")]
-    return card
-
-
 def tiles(view: View, means: Mapping[str, Mapping[tuple[str, str], float | None]]) -> html.Div:
     def build() -> html.Div:
         icb_key, reg_key, eng_key = ("icb", view.icb), ("region", view.region), ("england", "ENG")
@@ -220,7 +213,7 @@ def tiles(view: View, means: Mapping[str, Mapping[tuple[str, str], float | None]
             tile(TileData("sitrep_remaining", "Of them, still in hospital per day", "people", r.get(icb_key),
                           direction="down", note=f"{view.icb_name}, {period}", where=icb_where)),
         ]
-        return tile_row([_no_target_line(c) for c in cards], row_id=_id("tiles"))
+        return tile_row(cards, row_id=_id("tiles"))
     return guarded(build, "Benchmark tiles")
 
 

@@ -203,7 +203,7 @@ def layout(**query_args: Any) -> html.Div:
                       dcc.Dropdown(id=f"{PREFIX}-grain", options=[{"label": g, "value": g} for g in ("day", "week", "month")],
                                    value=grain, placeholder="Whole window")],
                      id=f"{PREFIX}-grain-field", className="hw-filter", hidden=dataset != "metric"),
-        ], className="hw-filters", **{"aria-label": "Dataset"}),
+        ], className="hw-filters", role="group", **{"aria-label": "Dataset"}),
         filter_bar(PREFIX, state, geography(), show=FILTERS),
         sync_target(PREFIX),
         html.Div(id=f"{PREFIX}-own-sync", hidden=True),
@@ -283,7 +283,8 @@ def _refresh(dataset: str, name: str | None, by: list[str] | None, grain: str | 
     if ignored:
         note += f" Not applicable to this dataset, so not applied: {', '.join(ignored)}."
     names = [c["field"] for c in columns]
-    return (columns, rows, [{"label": n, "value": n} for n in names], names, api_url(dataset, pairs, "csv"), note,
+    # none chosen reads "All columns": a list of every column on screen is noise (and hid most of itself)
+    return (columns, rows, [{"label": n, "value": n} for n in names], [], api_url(dataset, pairs, "csv"), note,
             *[api_url(dataset, pairs, fmt) for fmt, _ in DOWNLOADS])
 
 

@@ -3,7 +3,8 @@
 No navigation (the shell is hidden by CSS), very large type, light or dark
 (`?theme=dark`), refreshed in place every `?refresh=` seconds (default 60)
 with one request in flight at a time (assets/wall.js skips a tick while the
-previous one is unanswered), optional rotation between panels (`?rotate=SECONDS`), scope
+previous one is unanswered), rotation between panels (`?rotate=SECONDS`; without it only the first, the tiles, is shown:
+a wall is one screen and never scrolls), scope
 and "as at" always on screen, a loud banner when a feed is stale, and (in
 assets/wall.js) one when the server cannot be reached.
 """
@@ -89,11 +90,26 @@ def panels(state: FilterState, dark: bool) -> list[Any]:
     return [tiles, html.Div([trend, reasons], className="hw-wall__charts"), table]
 
 
+def _fill_panel(node: Any) -> Any:
+    """The wall's charts take the panel's height (set by CSS for the screen), not the height a page gives them."""
+    if isinstance(node, dict):
+        if node.get("type") == "Graph" and isinstance(node.get("props", {}).get("figure"), dict):
+            layout = node["props"]["figure"].setdefault("layout", {})
+            layout.pop("height", None)
+            layout["autosize"] = True
+        for value in node.values():
+            _fill_panel(value)
+    elif isinstance(node, list):
+        for value in node:
+            _fill_panel(value)
+    return node
+
+
 def _compute(state: FilterState, dark: bool) -> list[Any]:
     scope = data.scope_name(state, data.geography())
     as_at = format_time(state.resolved_at())
     # Plain JSON (Dash's own serialisation of the components): cacheable, and the renderer takes it as is.
-    return json.loads(to_json_plotly([scope, as_at, *panels(state, dark)]))
+    return _fill_panel(json.loads(to_json_plotly([scope, as_at, *panels(state, dark)])))
 
 
 def _stale_json(state: FilterState) -> Any:
@@ -132,7 +148,7 @@ def layout(**query_args: Any) -> html.Div:
         ], className="hw-wall__top"),
         html.Div(stale, id=f"{PREFIX}-stale", **{"aria-live": "assertive"}),
         *[html.Div(panel, id=f"{PREFIX}-panel-{i}",
-                   className="hw-wall__panel" + (" hw-wall__panel--hidden" if rotate and i else ""))
+                   className="hw-wall__panel" + (" hw-wall__panel--hidden" if i else ""))
           for i, panel in enumerate(content)],
         dcc.Store(id=f"{PREFIX}-args", data={k: v for k, v in query_args.items()}),
         dcc.Interval(id=f"{PREFIX}-tick", interval=refresh * 1000),
