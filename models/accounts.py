@@ -26,7 +26,8 @@ from models.tables import access_token, account, audit_event, audit_id_seq
 UTC = timezone.utc
 TOKEN_KINDS = ("wall", "api")
 ACTIONS = ("sign_in", "sign_in_failed", "sign_out", "token_created", "token_used", "token_revoked",
-           "export", "person_view", "account_added", "account_removed", "thresholds_changed")
+           "export", "person_view", "account_added", "account_removed", "thresholds_changed",
+           "alert_silenced")
 _HASHER = PasswordHasher()
 
 

@@ -31,10 +31,10 @@ def _may_silence() -> bool:
 
 
 def _who() -> str:
-    """Who is silencing, for the record (the signed-in user once access control exists)."""
-    import flask
+    """Who is silencing, for the record: the signed-in account or token."""
+    from models.access import current
 
-    return flask.request.remote_addr or "unknown"
+    return current().name
 
 
 def _time(value: datetime | None) -> str:
@@ -124,4 +124,12 @@ def _silence(_n: int | None, key: str | None, hours: float | None, reason: str |
     until = datetime.now(UTC) + timedelta(hours=float(hours))
     if not silence(get_engine(), key, until, reason.strip(), _who()):
         return "That alert no longer exists."
+    import flask
+
+    from models import accounts
+    from models.access import current
+
+    accounts.record(get_engine(), "alert_silenced", actor=current(), route="/alerts",
+                    remote_addr=flask.request.remote_addr,
+                    detail={"alert": key, "until": until.isoformat(), "reason": reason.strip()})
     return f"Silenced until {format_time(until)}."

@@ -101,13 +101,22 @@ def test_alerts_page_and_wall_banner_content(client: FlaskClient, duck_store: sa
 def test_silence_action_on_the_page(client: FlaskClient, duck_store: sa.Engine) -> None:
     from dashboard.pages import alerts as page
 
+    from models import accounts
+    from models.access import Principal, using
+
     key = f"waits|hwb:{BRADFORD}"
     with client.application.test_request_context("/alerts", environ_base={"REMOTE_ADDR": "10.1.2.3"}):
-        assert page._silence(1, key, 2, "") == "Choose an alert, a number of hours and give a reason."
-        assert page._silence(1, key, 2, " ward closed ").startswith("Silenced until ")
-        assert page._silence(1, "nope|national", 2, "x") == "That alert no longer exists."
+        with using(Principal("leeds.viewer", "viewer", (f"hwb:{LEEDS}",))):
+            assert page._silence(1, key, 2, "x") == "Only an administrator can silence alerts."
+        with using(Principal("ann.admin", "admin", ())):
+            assert page._silence(1, key, 2, "") == "Choose an alert, a number of hours and give a reason."
+            assert page._silence(1, key, 2, " ward closed ").startswith("Silenced until ")
+            assert page._silence(1, "nope|national", 2, "x") == "That alert no longer exists."
     inst = load_instances(duck_store)[key]
-    assert (inst.silence_reason, inst.silenced_by) == ("ward closed", "10.1.2.3")
+    assert (inst.silence_reason, inst.silenced_by) == ("ward closed", "ann.admin")
+    events = accounts.audit_events(duck_store, action="alert_silenced")
+    assert [(e["actor"], e["remote_addr"], e["detail"]["alert"], e["detail"]["reason"]) for e in events] == [
+        ("ann.admin", "10.1.2.3", key, "ward closed")]
 
 
 def test_a_scoped_viewer_sees_only_alerts_inside_their_scope(client: FlaskClient, duck_store: sa.Engine) -> None:
