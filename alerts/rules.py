@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from models import settings
+from models.access import SCOPE_KINDS as SCOPE_KEYS
 from models.metrics import REGISTRY
 
-SCOPE_KEYS = ("icb", "place", "hwb")
 CHANNEL_TYPES = ("email", "webhook")
 WEBHOOK_FORMATS = ("json", "teams")
 DEFAULT_LINK_BASE = "http://127.0.0.1:8050"
@@ -59,18 +59,20 @@ class Scope:
 
 
 def parse_scope(text: str) -> Scope:
+    """A rule's scope, read by the same rule as an account's (models.access.parse_scope)."""
+    from models.access import ScopeError
+    from models.access import parse_scope as parse_access_scope
+
     text = (text or "national").strip()
-    if text.lower() == "national":
-        return Scope("national", {})
+    try:
+        parts = parse_access_scope(text)
+    except ScopeError as exc:
+        raise ValueError(f"scope {text!r}: {exc}") from None
     where: dict[str, tuple[str, ...]] = {}
-    for part in text.split(","):
-        key, sep, code = part.strip().partition(":")
-        key, code = key.strip().lower(), code.strip().upper()
-        if not sep or key not in SCOPE_KEYS or not code:
-            raise ValueError(f"scope {text!r}: expected `national` or `icb:CODE`, `place:CODE`, `hwb:CODE` "
-                             "separated by commas")
+    for part in parts:
+        key, code = part.split(":", 1)
         where[key] = where.get(key, ()) + (code,)
-    return Scope(text, where)
+    return Scope("national" if not parts else text, where)
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,9 @@ def test_repeat_keys_count_the_periods_since_it_fired() -> None:
 def test_scopes() -> None:
     assert parse_scope("national").where == {}
     s = parse_scope("icb:qwo, hwb:E08000035,hwb:E08000032")
-    assert s.where == {"icb": ("QWO",), "hwb": ("E08000035", "E08000032")}
-    assert s.codes == ("E08000035", "E08000032", "QWO")  # most specific first, as thresholds take them
+    # read by models.access.parse_scope: codes upper-cased and sorted (one canonical form for a scope)
+    assert s.where == {"icb": ("QWO",), "hwb": ("E08000032", "E08000035")}
+    assert s.codes == ("E08000032", "E08000035", "QWO")  # most specific first, as thresholds take them
     with pytest.raises(ValueError):
         parse_scope("region:Y63")
 
