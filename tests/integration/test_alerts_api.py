@@ -82,7 +82,9 @@ def _text(component: Any) -> str:
 def test_alerts_page_and_wall_banner_content(client: FlaskClient, duck_store: sa.Engine) -> None:
     import dash
 
-    from dashboard.pages import wall
+    import sys
+
+    wall = sys.modules["pages.wall"]  # as Dash's pages plugin loaded it (importing it again would register it twice)
     from dashboard.state import FilterState
 
     app = client.application
@@ -99,7 +101,9 @@ def test_alerts_page_and_wall_banner_content(client: FlaskClient, duck_store: sa
 
 
 def test_silence_action_on_the_page(client: FlaskClient, duck_store: sa.Engine) -> None:
-    from dashboard.pages import alerts as page
+    import sys
+
+    page = sys.modules["pages.alerts"]  # as Dash's pages plugin loaded it (importing it again would register it twice)
 
     from models import accounts
     from models.access import Principal, using

@@ -19,6 +19,7 @@ def test_a_successful_ingest_run_brings_the_check_forward(duck_store: sa.Engine,
     rules = tmp_path / "alerts.toml"
     rules.write_text("feed_channels = []\n")
     monkeypatch.setenv("HOMEWARD_ALERTS", str(rules))
+    monkeypatch.setenv("HOMEWARD_SETTLE_SECONDS", "0")  # the file below is complete: take it at once
     monkeypatch.setattr(sched, "HOOKS", [])
     app._wire_scheduler()
     drop = tmp_path / "drop"
