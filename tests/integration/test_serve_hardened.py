@@ -47,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
     url = f"duckdb:///{tmp / 'store.duckdb'}"
     env = {**os.environ, "HOMEWARD_DATA_DIR": str(tmp / "data"), "HOMEWARD_DB_URL": url,
            "HOMEWARD_PSEUDO_KEY": "test-key-not-secret", "HOMEWARD_QUERY_TIMEOUT_SECONDS": "10",
-           "HOMEWARD_INGEST_MAX_MB": "1"}
+           "HOMEWARD_INGEST_MAX_MB": "1", "HOMEWARD_AUTH": "none"}  # sign-in has its own tests (test_access)
     env.pop("HOMEWARD_DEMO", None)
     old = {k: os.environ.get(k) for k in ("HOMEWARD_DATA_DIR", "HOMEWARD_DB_URL")}
     os.environ.update({k: env[k] for k in old})
@@ -274,7 +274,7 @@ def test_gunicorn_workers_send_no_version(tmp_path: Path) -> None:
     """The scaled-out form (`gunicorn app:server`): its Server header names no version, nor Werkzeug/Python."""
     url = f"duckdb:///{tmp_path / 'store.duckdb'}"
     env = {**os.environ, "HOMEWARD_DATA_DIR": str(tmp_path / "data"), "HOMEWARD_DB_URL": url,
-           "HOMEWARD_PSEUDO_KEY": "test-key-not-secret"}
+           "HOMEWARD_PSEUDO_KEY": "test-key-not-secret", "HOMEWARD_AUTH": "none"}
     db.init_store(url)
     db.dispose_all()
     port = _free_port()
