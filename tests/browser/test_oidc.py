@@ -95,3 +95,18 @@ def test_oidc_unmapped_group_is_refused_and_audited(server_url: str, engine: sa.
     assert row[0] == "bob@elsewhere.example" and "unmapped-group" in str(row[1])
     page.goto(f"{server_url}/flow")  # no session was started
     page.wait_for_url(f"{oidc_env}/**")
+
+
+def test_several_groups_give_the_highest_role_and_the_union_of_scopes() -> None:
+    from dashboard.oidc import Grant, grant_for, load_grants
+
+    grants = load_grants('[groups.a]\nrole = "viewer"\nscope = "hwb:E08000035"\n'
+                         '[groups.b]\nrole = "analyst"\nscope = "icb:QWO"\n'
+                         '[groups.n]\nrole = "viewer"\nscope = "national"\n')
+    assert grant_for(["b", "a", "x"], grants) == Grant("analyst", ("hwb:E08000035", "icb:QWO"))
+    assert grant_for(["a", "n"], grants) == Grant("viewer", ())  # national covers the rest
+    assert grant_for(["x"], grants) is None
+    from models.access import ScopeError
+
+    with pytest.raises(ScopeError):
+        load_grants('[groups.a]\nrole = "superuser"\nscope = "national"\n')
