@@ -54,8 +54,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if settings.auth_mode() == "oidc":
-        print("HOMEWARD_AUTH=oidc is not available in this version: use local accounts", file=sys.stderr)
-        return 2
+        missing = [name for name, value in (("HOMEWARD_OIDC_ISSUER", settings.oidc_issuer()),
+                                            ("HOMEWARD_OIDC_CLIENT_ID", settings.oidc_client_id()))
+                   if not value]
+        if not settings.oidc_roles_file().is_file():
+            missing.append(f"HOMEWARD_OIDC_ROLES (no file {settings.oidc_roles_file()})")
+        if missing:
+            print(f"HOMEWARD_AUTH=oidc needs {', '.join(missing)}", file=sys.stderr)
+            return 2
     from dashboard.auth import is_loopback
 
     if settings.auth_mode() == "none" and not is_loopback(args.host):

@@ -133,6 +133,8 @@ def _denied(status: int, message: str) -> flask.Response:
     if _wants_json(path):
         return _json(status, message)
     if status == 401:
+        if settings.auth_mode() == "oidc":  # straight on to the organisation's provider
+            return flask.redirect("/signin/oidc?" + urlencode({"next": flask.request.full_path.rstrip("?")}))
         return flask.redirect("/signin?" + urlencode({"next": flask.request.full_path.rstrip("?")}))
     return flask.Response(_page("Not allowed", f"<p>{html.escape(message)}</p><p><a href='/'>Back</a></p>"),
                           status=status, mimetype="text/html")
@@ -204,6 +206,8 @@ def _from_session() -> Principal | None:
         return None
     if _now() - seen > 60:  # refreshed once a minute, not on every callback
         sess["seen"] = _now()
+    if "oidc_role" in sess:  # signed in at the organisation's provider: role and scope were mapped then
+        return Principal(name, sess["oidc_role"], tuple(sess.get("oidc_scope", ())))
     return _recheck("user", name)
 
 
@@ -308,6 +312,10 @@ def signin() -> Any:
     if settings.auth_mode() == "none":
         return flask.redirect("/")
     next_path = _safe_next(flask.request.values.get("next"))
+    if settings.auth_mode() == "oidc":
+        link = "/signin/oidc?" + urlencode({"next": next_path})
+        return flask.Response(_page("Sign in", f"<p><a class='hw-signin__oidc' href='{html.escape(link)}'>"
+                                               "Sign in with your organisation</a></p>"), mimetype="text/html")
     if flask.request.method == "GET":
         return flask.Response(_signin_form(next_path=next_path), mimetype="text/html")
     engine = get_engine()
@@ -326,13 +334,19 @@ def signin() -> Any:
         time.sleep(FAILURE_DELAY_SECONDS)  # slows guessing; the count above stops it
         return flask.Response(_signin_form("That account and password do not match.", next_path),
                               status=401, mimetype="text/html")
+    start_session(principal, "local")
+    return flask.redirect(next_path)
+
+
+def start_session(principal: Principal, method: str) -> None:
+    """A person's new session (local or OIDC sign-in), audited as `sign_in`."""
     flask.session.clear()
     flask.session["user"] = principal.name
     flask.session["seen"] = _now()
     flask.session.permanent = True
     forget("user", principal.name)
-    accounts.record(engine, "sign_in", actor=principal, route="/signin", remote_addr=addr, detail={"method": "local"})
-    return flask.redirect(next_path)
+    accounts.record(get_engine(), "sign_in", actor=principal, route=flask.request.path,
+                    remote_addr=flask.request.remote_addr, detail={"method": method})
 
 
 def signout() -> Any:
@@ -341,7 +355,7 @@ def signout() -> Any:
         accounts.record(get_engine(), "sign_out", actor_name=name, route="/signout",
                         remote_addr=flask.request.remote_addr, detail={})
     flask.session.clear()
-    return flask.redirect("/signin")
+    return flask.redirect("/signin")  # under oidc: the provider's session stays; /signin offers it again
 
 
 class _Sessions(SecureCookieSessionInterface):
@@ -370,3 +384,6 @@ def install(server: flask.Flask) -> None:
     server.after_request(security_headers)
     server.add_url_rule("/signin", "homeward_signin", signin, methods=["GET", "POST"])
     server.add_url_rule("/signout", "homeward_signout", signout, methods=["GET", "POST"])
+    from dashboard import oidc
+
+    oidc.install(server)

@@ -59,7 +59,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOMEWARD_SETTLE_SECONDS", "5",
             "A file in a drop folder is taken only once its size and modification time have not changed for this many seconds (a file still being copied in waits)."),
     Setting("HOMEWARD_AUTH", "local",
-            "Sign-in: `local` (accounts in the store), `oidc` (not yet available), or `none` (loopback only: everyone is admin, national)."),
+            "Sign-in: `local` (accounts in the store), `oidc` (OpenID Connect, e.g. Microsoft Entra ID: see the OIDC settings below), or `none` (loopback only: everyone is admin, national)."),
+    Setting("HOMEWARD_OIDC_ISSUER", "none (needed with `oidc`)",
+            "The OpenID provider's issuer URL; its `/.well-known/openid-configuration` is read for the endpoints and keys."),
+    Setting("HOMEWARD_OIDC_CLIENT_ID", "none (needed with `oidc`)",
+            "The client (application) id Homeward is registered under at the provider."),
+    Setting("HOMEWARD_OIDC_CLIENT_SECRET", "none (needed with `oidc`)",
+            "The client secret of that registration."),
+    Setting("HOMEWARD_OIDC_GROUPS_CLAIM", "groups",
+            "The ID token claim listing the person's groups (Entra ID: `groups`, object ids)."),
+    Setting("HOMEWARD_OIDC_ROLES", "oidc-roles.toml",
+            "TOML file mapping groups to role and scope: `[groups.\"<group id>\"] role = \"analyst\", scope = \"icb:QWO\"`; several groups give the highest role and the union of scopes; no mapped group is refused."),
     Setting("HOMEWARD_SECRET_KEY", "generated into `data/` on first start",
             "Key signing the session cookies; set the same value on every web worker (or share the data folder)."),
     Setting("HOMEWARD_SESSION_HOURS", "8",
@@ -189,6 +199,26 @@ def auth_mode() -> str:
     return (_raw("HOMEWARD_AUTH") or "local").lower()
 
 
+def oidc_issuer() -> str | None:
+    return (_raw("HOMEWARD_OIDC_ISSUER") or "").rstrip("/") or None
+
+
+def oidc_client_id() -> str | None:
+    return _raw("HOMEWARD_OIDC_CLIENT_ID")
+
+
+def oidc_client_secret() -> str | None:
+    return _raw("HOMEWARD_OIDC_CLIENT_SECRET")
+
+
+def oidc_groups_claim() -> str:
+    return _raw("HOMEWARD_OIDC_GROUPS_CLAIM") or "groups"
+
+
+def oidc_roles_file() -> Path:
+    return Path(_raw("HOMEWARD_OIDC_ROLES") or PROJECT_DIR / "oidc-roles.toml")
+
+
 def secret_key_raw() -> str | None:
     return _raw("HOMEWARD_SECRET_KEY")
 
@@ -226,6 +256,11 @@ ACCESSORS: dict[str, Callable[[], object]] = {
     "HOMEWARD_INGEST_MAX_MB": ingest_max_bytes,
     "HOMEWARD_SETTLE_SECONDS": settle_seconds,
     "HOMEWARD_AUTH": auth_mode,
+    "HOMEWARD_OIDC_ISSUER": oidc_issuer,
+    "HOMEWARD_OIDC_CLIENT_ID": oidc_client_id,
+    "HOMEWARD_OIDC_CLIENT_SECRET": oidc_client_secret,
+    "HOMEWARD_OIDC_GROUPS_CLAIM": oidc_groups_claim,
+    "HOMEWARD_OIDC_ROLES": oidc_roles_file,
     "HOMEWARD_SECRET_KEY": secret_key_raw,
     "HOMEWARD_SESSION_HOURS": session_hours,
     "HOMEWARD_FRAME_ANCESTORS": frame_ancestors,
