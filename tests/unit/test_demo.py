@@ -10,7 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+import json
+import os
 import statistics
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -256,6 +260,29 @@ def test_demo_command_writes_files_into_the_data_dir(tmp_path: Path, capsys: pyt
     folder = tmp_path / "data" / "demo"  # HOMEWARD_DATA_DIR is tmp_path/data in every test
     assert {p.name for p in folder.iterdir()} >= {"vacancy.csv", "hub_cases.csv", "state.json"}
     assert "vacancy.csv" in capsys.readouterr().out
+
+
+def test_demo_and_ingest_off_a_terminal_print_plain_stage_lines_on_stderr(tmp_path: Path) -> None:
+    """Not a tty: one plain line per stage on stderr, no bar; `ingest --json` stdout stays one JSON object."""
+    project = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "HOMEWARD_DATA_DIR": str(tmp_path / "data")}
+    env.pop("HOMEWARD_DB_URL", None)
+
+    def app(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(project / "app.py"), *args], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    demo = app("demo", "--days", "3")
+    assert demo.returncode == 0, demo.stderr
+    lines = [line for line in demo.stderr.splitlines() if line.startswith("demo: ")]
+    assert [line.split(" ")[1] for line in lines] == ["simulating", "writing", "writing", "writing"]
+    assert lines[1:] == ["demo: writing vacancy.csv", "demo: writing hub_cases.csv", "demo: writing state.json"]
+    assert "\r" not in demo.stderr and "%|" not in demo.stderr  # no tqdm bar off a terminal
+    assert app("init").returncode == 0
+    ingest = app("ingest", "vacancy", str(tmp_path / "data" / "demo" / "vacancy.csv"), "--json")
+    assert json.loads(ingest.stdout)["feed"] == "vacancy"
+    assert "ingest: opening the store" in ingest.stderr.splitlines()
+    assert "ingest: reading and loading vacancy" in ingest.stderr.splitlines()
 
 
 class ManualClock:
