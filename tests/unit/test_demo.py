@@ -347,3 +347,48 @@ def _get_fails(url: str) -> bool:
     except (urllib.error.URLError, ConnectionError):
         return True
     return False
+
+
+@pytest.fixture(scope="module")
+def winter_world() -> tuple[Simulation, float]:
+    """120 days to 10 April, seed 7: December to April, the winter and the spring after it."""
+    sim = Simulation(7, NOW - 120 * 86400.0)
+    sim.advance_to(NOW)
+    return sim, NOW
+
+
+def test_demo_has_a_long_tail_winter_weekly_rhythm_and_skewed_ic_stays(winter_world: tuple[Simulation, float]) -> None:
+    sim, now = winter_world
+    day = 86400.0
+    waits = sorted(max(0.0, ((c.discharged_at or now) - c.discharge_ready_at) / day)
+                   for c in sim.cases if c.discharge_ready_at is not None and c.discharge_ready_at < now)
+    assert sum(w >= 21 for w in waits) >= 20  # some people wait three weeks or more
+    top = waits[-(len(waits) // 10):]
+    assert sum(top) >= 0.40 * sum(waits)  # the top tenth of waits hold at least 40% of the lost days
+
+    # Weekly rhythm: fewer discharges on a weekend day than on a weekday (whole days only).
+    first = datetime.fromtimestamp(sim.start, LONDON).date() + timedelta(days=1)
+    whole = [first + timedelta(days=i) for i in range(118)]
+    per_day = defaultdict(int)
+    for c in sim.cases:
+        if c.discharged_at is not None:
+            per_day[datetime.fromtimestamp(c.discharged_at, LONDON).date()] += 1
+    weekend = [per_day[d] for d in whole if d.weekday() >= 5]
+    weekday = [per_day[d] for d in whole if d.weekday() < 5]
+    assert sum(weekend) / len(weekend) < 0.9 * sum(weekday) / len(weekday)
+
+    # Winter pressure: more referrals a day in Dec-Feb than in March-April.
+    referred = defaultdict(int)
+    for c in sim.cases:
+        d = datetime.fromtimestamp(c.referred_at, LONDON).date()
+        if first <= d <= whole[-1]:
+            referred["winter" if d.month in (12, 1, 2) else "spring"] += 1
+    winter_days = sum(1 for d in whole if d.month in (12, 1, 2))
+    assert referred["winter"] / winter_days > 1.05 * referred["spring"] / (len(whole) - winter_days)
+
+    stays = [(c.ic_ended_at - c.ic_started_at) / day for c in sim.cases
+             if c.ic_started_at is not None and c.ic_ended_at is not None]
+    median = statistics.median(stays)
+    assert 14 <= median <= 20
+    assert statistics.quantiles(stays, n=10)[8] >= 1.5 * median
+    assert any(s > 42 for s in stays)
