@@ -16,6 +16,7 @@ from dash import Input, Output, State, ALL, dcc, html
 
 from dashboard.cache import make_cache
 from dashboard.concurrency import mark_request_started
+from models.progress import Stages
 from models.settings import PROJECT_DIR
 
 log = logging.getLogger(__name__)
@@ -205,8 +206,9 @@ def warm_up(app: dash.Dash, paths: tuple[str, ...] = ("/wall", "/")) -> threadin
     loads its catalogue and first column blocks (~0.4 s on the national store) and the "now" views are
     cached before the first screen asks, not while it waits."""
     def run() -> None:
-        with app.server.app_context():
+        with app.server.app_context(), Stages("warm-up", len(paths)) as progress:
             for path in paths:
+                progress.stage(f"rendering {path}")
                 page = next((p for p in dash.page_registry.values() if p["path"] == path), None)
                 try:
                     if page is not None and callable(page.get("layout")):

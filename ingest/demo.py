@@ -21,6 +21,7 @@ from pathlib import Path
 from ingest.demo_csv import hub_cases_csv, utc_z, vacancy_csv
 from ingest.demo_sim import DAY, LONDON, Simulation
 from models import settings
+from models.progress import Stages
 
 STATE_FILE = "state.json"
 
@@ -73,18 +74,22 @@ def _state_for(out_dir: Path, days: int, seed: int, now: float) -> DemoState:
     return DemoState(seed=seed, start=start_for(days, now), days=days)
 
 
-def write_demo(out_dir: Path, days: int, seed: int, now: float) -> DemoWritten:
+def write_demo(out_dir: Path, days: int, seed: int, now: float, progress: Stages | None = None) -> DemoWritten:
     """Simulate from the (kept or new) start to `now` and write the three files."""
     if days < 1:
         raise ValueError("days must be at least 1")
     out_dir.mkdir(parents=True, exist_ok=True)
     state = _state_for(out_dir, days, seed, now)
+    if progress is not None:
+        progress.stage(f"simulating {(now - state.start) / DAY:.0f} days (seed {state.seed})")
     sim = Simulation(state.seed, state.start)
     sim.advance_to(now)
     # Write-then-rename so a folder source or a reader never sees half a file.
     for name, text in (("vacancy.csv", vacancy_csv(sim.reports)),
                        ("hub_cases.csv", hub_cases_csv(sim.cases)),
                        (STATE_FILE, state.to_json())):
+        if progress is not None:
+            progress.stage(f"writing {name}")
         tmp = out_dir / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(out_dir / name)
@@ -93,7 +98,9 @@ def write_demo(out_dir: Path, days: int, seed: int, now: float) -> DemoWritten:
 
 
 def run_demo_command(days: int = 90, seed: int = 7) -> int:
-    written = write_demo(demo_dir(settings.data_dir()), days=days, seed=seed, now=time.time())
+    with Stages("demo", 4) as progress:
+        written = write_demo(demo_dir(settings.data_dir()), days=days, seed=seed, now=time.time(),
+                             progress=progress)
     span = (time.time() - written.state.start) / DAY
     print(f"demo world (seed {written.state.seed}) from {utc_z(written.state.start)}, {span:.1f} days:")
     print(f"  {written.out_dir / 'vacancy.csv'}: {written.reports} reports from {written.services} services")

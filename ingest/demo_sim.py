@@ -37,6 +37,9 @@ DAY = 86400.0
 # Referrals by London hour (relative weights; none at night: hubs work days).
 _HOUR_WEIGHTS = [0, 0, 0, 0, 0, 0, 0, 1, 3, 6, 8, 8, 7, 7, 7, 6, 5, 4, 3, 2, 1, 1, 0, 0]
 _WEEKEND_FACTOR = 0.7
+# Winter pressure: referrals peak mid-January, +/- this share of the yearly mean (Dec-Feb above it).
+_WINTER_SWING = 0.15
+_WINTER_PEAK_DAY = 15
 _AGE_BANDS = ((18, 64, 0.12), (65, 74, 0.19), (75, 84, 0.35), (85, 101, 0.34))
 
 # Reasons other than capacity that hold a ready person, with typical days held.
@@ -55,6 +58,10 @@ _HOLD_DAYS: dict[str, tuple[float, float]] = {
     "SAFEGUARDING": (3.0, 14.0), "HOUSING": (3.0, 18.0), "CHC_DECISION": (3.0, 20.0),
     "INFECTION": (2.0, 7.0),
 }
+# The long tail: a share of the slow reasons hold for weeks (CHC funding, safeguarding, a
+# home that needs finding), lognormal (median days, sigma); these few hold most lost bed days.
+_LONG_HOLD_CHANCE = {"CHC_DECISION": 0.35, "SAFEGUARDING": 0.35, "HOUSING": 0.30}
+_LONG_HOLD_DAYS = (30.0, 0.35)
 # IC episode length: lognormal (median days, sigma). P1 ~2-4 weeks, P2 ~3-5 weeks.
 _IC_LENGTH = {1: (18.0, 0.45), 2: (26.0, 0.38)}
 _OUTCOMES: dict[int, tuple[tuple[str, float], ...]] = {
@@ -73,6 +80,12 @@ _ANY_OUTAGE_CHANCE_PER_DAY = 0.10
 
 def london(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, LONDON)
+
+
+def _winter_factor(local: datetime) -> float:
+    """Seasonal referral multiplier: highest mid-January, lowest mid-July."""
+    day = local.timetuple().tm_yday
+    return 1 + _WINTER_SWING * math.cos(2 * math.pi * (day - _WINTER_PEAK_DAY) / 365.25)
 
 
 def daytime(ts: float) -> float:
@@ -266,12 +279,13 @@ class Simulation:
         local = london(ts)
         daily = hwb.population / 100_000 * DISCHARGES_PER_100K_PER_DAY
         weekday = 7 / (5 + 2 * _WEEKEND_FACTOR)
-        factor = weekday * (_WEEKEND_FACTOR if local.weekday() >= 5 else 1.0)
+        factor = weekday * (_WEEKEND_FACTOR if local.weekday() >= 5 else 1.0) * _winter_factor(local)
         return daily * factor * _HOUR_WEIGHTS[local.hour] / sum(_HOUR_WEIGHTS) / HOUR
 
     def _next_arrival(self, hwb: Hwb, ts: float) -> float:
         """Next referral of a time-varying Poisson process, by thinning."""
         peak = (hwb.population / 100_000 * DISCHARGES_PER_100K_PER_DAY * 7 / (5 + 2 * _WEEKEND_FACTOR)
+                * (1 + _WINTER_SWING)
                 * max(_HOUR_WEIGHTS) / sum(_HOUR_WEIGHTS) / HOUR)
         while True:
             ts += self.rng.expovariate(peak)
@@ -333,7 +347,10 @@ class Simulation:
         case.reason_since = ready_at
         if case.hold_reason is not None:
             low, high = _HOLD_DAYS[case.hold_reason]
-            case.hold_until = daytime(record_at + self.rng.uniform(low, high) * DAY)
+            days = self.rng.uniform(low, high)
+            if self.rng.random() < _LONG_HOLD_CHANCE.get(case.hold_reason, 0.0):
+                days = self.rng.lognormvariate(math.log(_LONG_HOLD_DAYS[0]), _LONG_HOLD_DAYS[1])
+            case.hold_until = daytime(record_at + days * DAY)
             case.delay_reason = case.hold_reason
             self._at(case.hold_until, lambda t, c=case: self._hold_over(c, t))
         elif case.pathway is None:
@@ -369,7 +386,8 @@ class Simulation:
     def _tick(self, ts: float) -> None:
         """Every 30 minutes of the working day the hub places whoever it can."""
         local = london(ts)
-        weekend_pause = local.weekday() >= 5 and local.minute >= 30  # thinner weekend staffing
+        # Thinner weekend staffing: the hub places only on the hour, in the morning.
+        weekend_pause = local.weekday() >= 5 and (local.minute >= 30 or local.hour >= 13)
         if 8 <= local.hour < 20 and not weekend_pause:
             for queue in self._queues.values():
                 # First come, first placed: once one fails, everyone behind

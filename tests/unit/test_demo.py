@@ -10,7 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+import json
+import os
 import statistics
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -258,6 +262,29 @@ def test_demo_command_writes_files_into_the_data_dir(tmp_path: Path, capsys: pyt
     assert "vacancy.csv" in capsys.readouterr().out
 
 
+def test_demo_and_ingest_off_a_terminal_print_plain_stage_lines_on_stderr(tmp_path: Path) -> None:
+    """Not a tty: one plain line per stage on stderr, no bar; `ingest --json` stdout stays one JSON object."""
+    project = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "HOMEWARD_DATA_DIR": str(tmp_path / "data")}
+    env.pop("HOMEWARD_DB_URL", None)
+
+    def app(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(project / "app.py"), *args], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    demo = app("demo", "--days", "3")
+    assert demo.returncode == 0, demo.stderr
+    lines = [line for line in demo.stderr.splitlines() if line.startswith("demo: ")]
+    assert [line.split(" ")[1] for line in lines] == ["simulating", "writing", "writing", "writing"]
+    assert lines[1:] == ["demo: writing vacancy.csv", "demo: writing hub_cases.csv", "demo: writing state.json"]
+    assert "\r" not in demo.stderr and "%|" not in demo.stderr  # no tqdm bar off a terminal
+    assert app("init").returncode == 0
+    ingest = app("ingest", "vacancy", str(tmp_path / "data" / "demo" / "vacancy.csv"), "--json")
+    assert json.loads(ingest.stdout)["feed"] == "vacancy"
+    assert "ingest: opening the store" in ingest.stderr.splitlines()
+    assert "ingest: reading and loading vacancy" in ingest.stderr.splitlines()
+
+
 class ManualClock:
     """A clock the test moves by hand (POSIX seconds)."""
 
@@ -320,3 +347,48 @@ def _get_fails(url: str) -> bool:
     except (urllib.error.URLError, ConnectionError):
         return True
     return False
+
+
+@pytest.fixture(scope="module")
+def winter_world() -> tuple[Simulation, float]:
+    """120 days to 10 April, seed 7: December to April, the winter and the spring after it."""
+    sim = Simulation(7, NOW - 120 * 86400.0)
+    sim.advance_to(NOW)
+    return sim, NOW
+
+
+def test_demo_has_a_long_tail_winter_weekly_rhythm_and_skewed_ic_stays(winter_world: tuple[Simulation, float]) -> None:
+    sim, now = winter_world
+    day = 86400.0
+    waits = sorted(max(0.0, ((c.discharged_at or now) - c.discharge_ready_at) / day)
+                   for c in sim.cases if c.discharge_ready_at is not None and c.discharge_ready_at < now)
+    assert sum(w >= 21 for w in waits) >= 20  # some people wait three weeks or more
+    top = waits[-(len(waits) // 10):]
+    assert sum(top) >= 0.40 * sum(waits)  # the top tenth of waits hold at least 40% of the lost days
+
+    # Weekly rhythm: fewer discharges on a weekend day than on a weekday (whole days only).
+    first = datetime.fromtimestamp(sim.start, LONDON).date() + timedelta(days=1)
+    whole = [first + timedelta(days=i) for i in range(118)]
+    per_day = defaultdict(int)
+    for c in sim.cases:
+        if c.discharged_at is not None:
+            per_day[datetime.fromtimestamp(c.discharged_at, LONDON).date()] += 1
+    weekend = [per_day[d] for d in whole if d.weekday() >= 5]
+    weekday = [per_day[d] for d in whole if d.weekday() < 5]
+    assert sum(weekend) / len(weekend) < 0.9 * sum(weekday) / len(weekday)
+
+    # Winter pressure: more referrals a day in Dec-Feb than in March-April.
+    referred = defaultdict(int)
+    for c in sim.cases:
+        d = datetime.fromtimestamp(c.referred_at, LONDON).date()
+        if first <= d <= whole[-1]:
+            referred["winter" if d.month in (12, 1, 2) else "spring"] += 1
+    winter_days = sum(1 for d in whole if d.month in (12, 1, 2))
+    assert referred["winter"] / winter_days > 1.05 * referred["spring"] / (len(whole) - winter_days)
+
+    stays = [(c.ic_ended_at - c.ic_started_at) / day for c in sim.cases
+             if c.ic_started_at is not None and c.ic_ended_at is not None]
+    median = statistics.median(stays)
+    assert 14 <= median <= 20
+    assert statistics.quantiles(stays, n=10)[8] >= 1.5 * median
+    assert any(s > 42 for s in stays)
