@@ -27,6 +27,10 @@ _SEPARATORS = re.compile(r"[\s.-]")
 # them (masked when they pass Modulus 11, so a date and time like 2024-07-01 12:00 stays).
 _NHS_LIKE = re.compile(r"(?<![0-9])([0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}(?![0-9])")
 _DIGITS_SPACED = re.compile(r"(?<![0-9])[0-9](?:[ .-]?[0-9]){9}(?![0-9])")
+# How people write an NHS number: ten digits, or 3-3-4 with one separator used throughout. An identifier
+# field is judged by these alone: a CQC location ID (1-123456789) has ten digits and passes Modulus 11
+# one time in eleven, but is no NHS number, and rejecting it would lose the case.
+_NHS_WRITTEN = re.compile(r"(?<![0-9])[0-9]{3}([ .-]?)[0-9]{3}\1[0-9]{4}(?![0-9])")
 # ...but never an ISO date and hour (2024-07-01 12:00 has ten digits, a tenth of them passing Modulus 11).
 _DATE_AND_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]?[0-9]{2}")
 WEIGHTS = tuple(range(10, 1, -1))  # Modulus 11: the weights of the first nine digits
@@ -201,12 +205,14 @@ class Pseudonymiser:
 _NHS_LIKE_RE2 = r"[0-9](?:[ .-]?[0-9]){9}"  # the same runs as _DIGITS_SPACED, for Arrow's matcher
 
 
-def _holds(text: str, or_3_3_4: bool) -> bool:
+def _holds(text: str, or_3_3_4: bool, written: bool = False) -> bool:
+    if written:
+        return any(_checks_as_nhs_number(m.group(0)) for m in _NHS_WRITTEN.finditer(text))
     return any(_checks_as_nhs_number(m.group(0)) for m in _DIGITS_SPACED.finditer(text)) or \
         (or_3_3_4 and _NHS_LIKE.search(text) is not None)
 
 
-def _holds_each(values: pa.Array, or_3_3_4: bool) -> np.ndarray:
+def _holds_each(values: pa.Array, or_3_3_4: bool, written: bool = False) -> np.ndarray:
     candidates = pc.fill_null(pc.match_substring_regex(values, _NHS_LIKE_RE2), False)
     found = np.asarray(candidates.to_numpy(zero_copy_only=False), dtype=bool)
     rows = np.flatnonzero(found)
@@ -215,24 +221,26 @@ def _holds_each(values: pa.Array, or_3_3_4: bool) -> np.ndarray:
         for row, text in zip(rows, values.filter(candidates).to_pylist()):
             verdict = verdicts.get(text)
             if verdict is None:
-                verdict = verdicts[text] = _holds(text, or_3_3_4)
+                verdict = verdicts[text] = _holds(text, or_3_3_4, written)
             found[row] = verdict
     return found
 
 
-def holds_nhs_number(values: pa.Array | pa.ChunkedArray, *, or_3_3_4: bool = False) -> np.ndarray:
+def holds_nhs_number(values: pa.Array | pa.ChunkedArray, *, or_3_3_4: bool = False,
+                     written: bool = False) -> np.ndarray:
     """Per value: does it hold a number that checks as an NHS number (Modulus 11, any separators)?
     (`or_3_3_4`: or any ten digits grouped 3-3-4, as `scrub` masks.) Arrow's matcher finds the
     candidates (times such as 2024-07-01 10:30 among them), each checked in Python; a column of
-    few distinct values (times, codes) is checked once per distinct value."""
+    few distinct values (times, codes) is checked once per distinct value. `written`: only the forms
+    people write an NHS number in (ten digits, or 3-3-4 with one separator), for identifier fields."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
     encoded = pc.dictionary_encode(values)
     if 4 * len(encoded.dictionary) > len(values):
-        return _holds_each(values, or_3_3_4)
-    verdicts = pa.array(_holds_each(encoded.dictionary, or_3_3_4))
+        return _holds_each(values, or_3_3_4, written)
+    verdicts = pa.array(_holds_each(encoded.dictionary, or_3_3_4, written))
     return np.asarray(pc.fill_null(verdicts.take(encoded.indices), False).to_numpy(zero_copy_only=False), dtype=bool)
 
 

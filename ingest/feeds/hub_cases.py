@@ -164,7 +164,8 @@ class HubCasesFeed:
         table = table.append_column("nhs_masked", masked)
         # An identifier that is itself an NHS number would reach the store in clear: its row is rejected.
         for name in ID_FIELDS:
-            found = holds_nhs_number(table.column(name)) if name in table.column_names else np.zeros(0, bool)
+            found = (holds_nhs_number(table.column(name), written=True) if name in table.column_names
+                     else np.zeros(0, bool))
             table = table.append_column(f"nhs_in_{name}", pa.array(found) if found.any()
                                         else pa.nulls(table.num_rows, pa.bool_()))
         return Tabular(table=table, format=parsed.format, broken=parsed.broken)

@@ -221,7 +221,8 @@ def test_ingest_while_the_server_holds_the_store(tmp_path: Path, monkeypatch: py
         holder.wait()
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.strip().splitlines() == [
+    # progress says which stage it reached ("ingest: opening the store"); then the one line, no traceback
+    assert [line for line in done.stderr.strip().splitlines() if not line.startswith("ingest: ")] == [
         "the store is in use by the running server; deliver with POST /api/ingest/vacancy instead"]
 
 
@@ -235,3 +236,17 @@ def test_vacancy_raw_copy_keeps_no_clear_number(duck_store: sa.Engine, tmp_path:
     run_feed(duck_store, "vacancy", str(path))
     kept = next((settings.data_dir() / "raw" / "vacancy").rglob("*.*")).read_bytes()
     assert b"943*******" in kept and not [f for f in FORMS if f.encode() in kept]
+
+
+def test_a_cqc_location_id_is_not_taken_for_an_nhs_number(duck_store: sa.Engine, tmp_path: Path) -> None:
+    """CQC location IDs (1-100000003: ten digits, passing Modulus 11) are services, not people: the case loads.
+    The same digits written as an NHS number is (943 476 5919, 9434765919) are still refused."""
+    payload = to_csv([case_row(case_id="C1", nhs_number=valid_nhs_numbers(1)[0], destination_service_id="1-100000003"),
+                      case_row(case_id="C2", nhs_number=valid_nhs_numbers(2)[1], destination_service_id="9434765919")],
+                     CASE_COLUMNS)
+    path = tmp_path / "c.csv"
+    path.write_bytes(payload)
+    summary = run_feed(duck_store, "hub_cases", str(path))
+    assert (summary.status, summary.rows_loaded, summary.rows_rejected) == ("partial", 1, 1)
+    assert rows(duck_store, "SELECT row_number, field FROM reject") == [(2, "destination_service_id")]
+    assert rows(duck_store, "SELECT destination_service_id FROM hub_case") == [("1-100000003",)]
