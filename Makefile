@@ -1,4 +1,4 @@
-# Homeward: `make run` serves the demo dashboard; `make test` runs the whole suite.
+# Homeward: `make run` serves the demo dashboard; `make test` lints, type-checks and runs the whole suite.
 # Both set up everything they need on a fresh Debian-like machine (apt as root).
 SHELL := /bin/bash
 PY ?= python3
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test venv system-test-deps demo-data bench clean-data
+.PHONY: run test lint venv system-test-deps demo-data bench clean-data
 
 venv: $(STAMP)
 
@@ -48,7 +48,12 @@ $(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
 	cd tests/browser/axe && npm ci --no-audit --no-fund --ignore-scripts --silent
 	@touch $@
 
-test: venv system-test-deps $(AXE)
+# ruff (rules in pyproject.toml) and mypy (strict on models/, files and flags in pyproject.toml).
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint system-test-deps $(AXE)
 	$(BIN)/python -m pytest -q
 
 bench: venv

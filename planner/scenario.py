@@ -27,7 +27,7 @@ class Los:
     def mean(self) -> float:
         if self.samples is not None:
             return sum(self.samples) / len(self.samples)
-        return math.exp(self.meanlog + self.sdlog ** 2 / 2)  # type: ignore[operator]
+        return math.exp(self.meanlog + self.sdlog ** 2 / 2)  # type: ignore[operator]  # without samples both are set
 
     def as_json(self) -> dict[str, Any]:
         if self.samples is not None:

@@ -5,7 +5,7 @@ import itertools
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models import db  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.pg import PostgresServer
 
 _counter = itertools.count()
 
@@ -56,13 +59,13 @@ def pg_server() -> Iterator[object]:
         server.stop()
 
 
-def _fresh_pg_url(server: object) -> str:
+def _fresh_pg_url(server: PostgresServer) -> str:
     name = f"t_{os.getpid()}_{next(_counter)}"
-    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")  # type: ignore[attr-defined]
+    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE homeward_template"))
     admin.dispose()
-    return server.url(name)  # type: ignore[attr-defined]
+    return server.url(name)
 
 
 @pytest.fixture

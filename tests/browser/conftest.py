@@ -108,7 +108,7 @@ def page(browser: Any) -> Iterator[Any]:
     pg = context.new_page()
     log = ConsoleLog()
     log.attach(pg)
-    pg.console_log = log  # type: ignore[attr-defined]
+    pg.console_log = log
     try:
         yield pg
     finally:

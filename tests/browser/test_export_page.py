@@ -78,4 +78,4 @@ def test_export_page_state_is_in_the_url(page: Any, server_url: str) -> None:
     assert shown["dataset"] == ["metric"] and shown["name"] == ["referrals"] and shown["icb"] == ["QWO"]
     note = page.locator("#ex-note").inner_text()
     assert "suppression applied" in note.lower()
-    assert page.console_log.errors == []  # type: ignore[attr-defined]
+    assert page.console_log.errors == []

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -36,7 +37,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+def _get(url: str) -> tuple[int, dict[str, Any]]:
     with urllib.request.urlopen(url, timeout=20) as resp:
         return resp.status, json.loads(resp.read())
 

@@ -76,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
     else:
         proc.kill()
         raise AssertionError(Path(log.name).read_text())
-    proc.log_path = Path(log.name)  # type: ignore[attr-defined]
+    proc.log_path = Path(log.name)  # type: ignore[attr-defined]  # the fixture hangs its log file on the process
     try:
         yield base, proc
     finally:
@@ -150,7 +150,7 @@ GARBAGE_CALLBACKS: list[Any] = [
 
 def test_garbage_callback_posts_are_400_with_one_log_line(server: tuple[str, subprocess.Popen[str]]) -> None:
     base, proc = server
-    log_path: Path = proc.log_path  # type: ignore[attr-defined]
+    log_path: Path = proc.log_path  # type: ignore[attr-defined]  # the fixture hangs its log file on the process
     before = log_path.read_text()
     for body in GARBAGE_CALLBACKS:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -267,7 +267,7 @@ def test_fuzzed_query_strings_never_500(server: tuple[str, subprocess.Popen[str]
     print(f"fuzz: {tried} requests in {time.monotonic() - started:.1f} s, slowest {slowest:.2f} s, "
           f"server RSS growth {rss_growth_mb:.0f} MB")
     assert rss_growth_mb < 400
-    assert "Traceback" not in proc.log_path.read_text()  # type: ignore[attr-defined]
+    assert "Traceback" not in proc.log_path.read_text()  # type: ignore[attr-defined]  # the fixture hangs its log file on the process
 
 
 def test_gunicorn_workers_send_no_version(tmp_path: Path) -> None:

@@ -204,7 +204,7 @@ def test_broken_sums_are_reported() -> None:
     parsed = parsed_of(ACUTE, DATA / "acute/january2023.xlsx")
     values = list(parsed.values)
     i = next(k for k, v in enumerate(values) if v.level == "trust" and v.measure == "remaining" and v.value)
-    values[i] = dataclasses.replace(values[i], value=values[i].value + 100)  # type: ignore[operator]
+    values[i] = dataclasses.replace(values[i], value=values[i].value + 100)  # type: ignore[operator]  # picked for its value
     broken = dataclasses.replace(parsed, values=values)
     problems = check_invariants(broken)
     assert any(p.startswith("NCTR = discharged + remaining fails 1 time") and values[i].org_code in p for p in problems)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from models.settings import ACCESSORS, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +33,7 @@ def test_code_uses_only_declared_settings() -> None:
     assert used - declared == set(), f"undeclared settings used in code: {sorted(used - declared)}"
 
 
-def test_data_dir_default_and_override(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_data_dir_default_and_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from models import settings
 
     monkeypatch.delenv("HOMEWARD_DATA_DIR", raising=False)

@@ -35,7 +35,8 @@ def test_scope_overrides_most_specific_first(config: Path) -> None:
     assert rag("nctr_count", 60, ["QWO"]) == "green"  # ICB 80 / 120
     assert rag("nctr_count", 60, ["E08000035", "QWO"]) == "red"  # Leeds 20 / 30 beats the ICB
     assert REGISTRY["nctr_count"].rag(60, ["qwo"]) == "green"  # the Metric method reads the same file
-    assert thresholds_for("nctr_count", ["QNX"]).green == 50  # type: ignore[union-attr]
+    qnx = thresholds_for("nctr_count", ["QNX"])
+    assert qnx is not None and qnx.green == 50
 
 
 def test_bad_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
