@@ -88,7 +88,7 @@ def _breach(rule: Rule, value: float | None, codes: tuple[str, ...]) -> tuple[bo
     threshold = rule.above if rule.above is not None else rule.below
     if value is None:
         return None, threshold
-    return (value > threshold if rule.above is not None else value < threshold), threshold  # type: ignore[operator]
+    return (value > threshold if rule.above is not None else value < threshold), threshold  # type: ignore[operator]  # rules have above or below
 
 
 def observe(engine: Engine, config: AlertsConfig, at: datetime) -> list[Observation]:

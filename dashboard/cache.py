@@ -304,7 +304,7 @@ def shared_view(name: str, params: str, compute: Callable[[], Any], *, pinned: b
             if start:
                 state.refreshing.add(key)
         if start:
-            app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+            app = flask.current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's proxy
             principal = access.current()  # the view is recomputed for the same scope it is cached under
 
             def refresh() -> None:

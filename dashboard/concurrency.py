@@ -73,7 +73,7 @@ def run_parallel(thunks: Sequence[Callable[[], Any]]) -> list[Any]:
     """Results in the order given; outside a Flask app the thunks simply run one after another."""
     if len(thunks) < 2 or not flask.has_app_context():
         return [t() for t in thunks]
-    app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+    app = flask.current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's proxy
     started = REQUEST_STARTED.get()
     principal = access.current()
 

@@ -82,7 +82,7 @@ def stacked_bars(rows: Sequence[Mapping[str, Any]], *, series_key: str, labels: 
     traces = []
     for i, key in enumerate(keys):
         series = [r for r in rows if str(r.get(series_key)) == str(key)]
-        name = labels.get(key, labels.get(str(key), str(key)))  # type: ignore[call-overload]
+        name = labels.get(key, labels.get(str(key), str(key)))
         so_far = [last is not None and _period(r) == last for r in series]
         traces.append({"type": "bar", "x": [_period(r) for r in series], "y": [r.get("value") for r in series],
                        "name": name, "text": [f" ({partial_last})" if x else "" for x in so_far], "textposition": "none",

@@ -120,7 +120,7 @@ def one_writer_thread(conn: Connection) -> Iterator[None]:
     with _threads_lock:
         inside, before = _threads_held.get(url, (0, ""))
         if inside == 0:
-            before = str(raw.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
+            before = str(raw.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[union-attr]  # DuckDB has a driver connection
             raw.execute("SET threads = 1")
         _threads_held[url] = (inside + 1, before)
     try:

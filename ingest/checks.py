@@ -163,7 +163,7 @@ class Validation:
     def _default_value(self, f: Field) -> str | None:
         if f.default is None:
             return None
-        value = self.db.execute(f"SELECT CAST({f.default} AS VARCHAR)").fetchone()[0]  # type: ignore[index]
+        value = self.db.execute(f"SELECT CAST({f.default} AS VARCHAR)").fetchone()[0]  # type: ignore[index]  # one row
         return None if value is None else str(value)
 
     def _text_column(self, f: Field, raw: pa.ChunkedArray | None, n: int) -> pa.ChunkedArray:
@@ -275,7 +275,7 @@ class Validation:
 
         def repeats(columns: str) -> bool:
             sql = f"SELECT count(*) FROM (SELECT 1 FROM good_rows GROUP BY {columns} HAVING count(*) > 1)"
-            return bool(self.db.execute(sql).fetchone()[0])  # type: ignore[index]
+            return bool(self.db.execute(sql).fetchone()[0])  # type: ignore[index]  # count(*): one row
 
         sub_key_unique = bool(sub_key) and not repeats(", ".join(sub_key))
         if not sub_key_unique and repeats(keys):

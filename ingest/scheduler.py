@@ -120,7 +120,7 @@ def build_scheduler(engine: Engine, jobs: list[FeedJob] | None = None) -> Backgr
             url = live.urls.get(feed)
             if url:
                 jobs.append(FeedJob(name=f"demo-{feed}", kind=feed, source=url, interval_seconds=DEMO_INTERVAL_S))
-        scheduler.homeward_live_feeds = live  # type: ignore[attr-defined]  # stopped with the scheduler
+        scheduler.homeward_live_feeds = live  # stopped with the scheduler
     after_success = tuple(hook(scheduler, engine) for hook in HOOKS)
     for job in jobs:
         scheduler.add_job(run_job, trigger=_trigger(job), args=(engine, job, after_success), id=job.name, name=job.name,

@@ -240,7 +240,7 @@ def index_trend(view: View, daily: Mapping[str, Mapping[str, Mapping[str, float 
             days = _days(view)
             base = next((values.get(day) for day in days if values.get(day)), None)
             rows = [{"period": day, "value": None if base is None or values.get(day) is None
-                     else 100.0 * float(values[day]) / float(base)} for day in days]  # type: ignore[arg-type]
+                     else 100.0 * float(values[day]) / float(base)} for day in days]  # type: ignore[arg-type]  # not None: tested first
             series.append((label, rows))
         empty = all(r["value"] is None for _, rows in series for r in rows)
         fig = None

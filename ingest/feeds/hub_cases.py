@@ -246,7 +246,7 @@ def _mark_newest(v: Validation, good: pa.Table, every_case_once: bool) -> pa.Tab
         v.db.register("versions", good)
         try:
             repeated = v.db.execute("SELECT count(*) FROM (SELECT 1 FROM versions GROUP BY hub_id, case_id "
-                                    "HAVING count(*) > 1)").fetchone()[0]  # type: ignore[index]
+                                    "HAVING count(*) > 1)").fetchone()[0]  # type: ignore[index]  # count(*): one row
             if repeated:
                 rows = v.db.execute("SELECT arg_max(row_no, updated_at) FROM versions GROUP BY hub_id, case_id"
                                     ).fetch_arrow_table().column(0).combine_chunks()

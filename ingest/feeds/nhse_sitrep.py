@@ -290,7 +290,7 @@ def _read_sheet(wb: openpyxl.Workbook, title: str) -> _Sheet:
     ws = wb[title]
     # The stored <dimension> is sometimes wrong in published files; forget it
     # and read every row that is really there.
-    ws.reset_dimensions()  # type: ignore[union-attr]
+    ws.reset_dimensions()
     try:
         rows = [tuple(r) for r in ws.iter_rows(values_only=True)]
     except Exception as exc:
@@ -781,11 +781,11 @@ def check_invariants(parsed: ParsedSitrep) -> list[str]:
         if any(x is None for x in e.values()):
             continue
         s = {m: sums.get(("icb", day, m), 0.0) for m in DAY_MEASURES}
-        hospice = e["discharged"] - s["discharged"]  # type: ignore[operator]
+        hospice = e["discharged"] - s["discharged"]  # type: ignore[operator]  # no None in e (skipped above)
         if parsed.feed == "nhse_acute_sitrep":
-            ok = abs(e["nctr"] - s["nctr"]) <= _EPS and abs(e["remaining"] - (s["remaining"] - hospice)) <= _EPS  # type: ignore[operator]
+            ok = abs(e["nctr"] - s["nctr"]) <= _EPS and abs(e["remaining"] - (s["remaining"] - hospice)) <= _EPS  # type: ignore[operator]  # as above
         else:
-            ok = abs(e["remaining"] - s["remaining"]) <= _EPS and abs(e["nctr"] - (s["nctr"] + hospice)) <= _EPS  # type: ignore[operator]
+            ok = abs(e["remaining"] - s["remaining"]) <= _EPS and abs(e["nctr"] - (s["nctr"] + hospice)) <= _EPS  # type: ignore[operator]  # as above
         ok = ok and -_EPS <= hospice <= _HOSPICE_GAP_MAX
         if not ok:
             bad.append(f"{day.isoformat()}: England {[e[m] for m in DAY_MEASURES]} vs ICBs {[s[m] for m in DAY_MEASURES]}")
