@@ -33,8 +33,8 @@ import duckdb  # noqa: E402
 from models import db  # noqa: E402
 from models.metrics import REGISTRY  # noqa: E402
 from models.periods import LONDON, UTC, london_midnight_utc  # noqa: E402
-from models.tables import CASE_DATES, hub_case  # noqa: E402
 from models.query import MetricQuery, run_query  # noqa: E402
+from models.tables import CASE_DATES, hub_case  # noqa: E402
 from models.vocab import DELAY_REASONS, IC_OUTCOMES, SERVICE_TYPES  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -497,8 +497,8 @@ def bench(path: Path, reps: int, only: list[str] | None) -> int:
     for name in REGISTRY:
         if only and name not in only:
             continue
-        total = lambda: run_query(engine, MetricQuery.from_params(name, layer_params(name, i, False)))  # noqa: E731
-        split = lambda: run_query(engine, MetricQuery.from_params(name, layer_params(name, i, True)))  # noqa: E731
+        total = lambda name=name: run_query(engine, MetricQuery.from_params(name, layer_params(name, i, False)))  # noqa: E731
+        split = lambda name=name: run_query(engine, MetricQuery.from_params(name, layer_params(name, i, True)))  # noqa: E731
         fns = {"total": total, "split": split, **({"hand": hand(sqls[name])} if name in sqls else {})}
         times = timed(fns, reps)
         (t50, t95, res), (s50, s95, _) = times["total"], times["split"]

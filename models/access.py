@@ -195,8 +195,7 @@ def restrict(engine: Engine | None, where: Mapping[str, Any], *, has_hwb: bool =
     geo = get_geography(engine)
     for key in SCOPE_KINDS:
         for code in out.get(key, ()):
-            covered = {"icb": lambda c: geo.hwbs_in_icb(c), "place": lambda c: geo.hwbs_in_place(c),
-                       "hwb": lambda c: [c]}[key](code)
+            covered = geo.hwbs_in_icb(code) if key == "icb" else geo.hwbs_in_place(code) if key == "place" else [code]
             if not allowed.intersection(covered):
                 raise OutOfScope(key, f"{key} {code!r} is outside your scope ({current().scope_text})")
     asked = set(out["hwb"]) if "hwb" in out else set(allowed)

@@ -11,7 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 POLL_SECONDS = 0.25  # how often a running select checks whether its client has gone
 
@@ -36,7 +36,7 @@ def _interrupter(dbapi_conn: Any) -> Callable[[], None]:
     for name in ("interrupt", "cancel"):  # DuckDB; psycopg (safe from another thread)
         method = getattr(driver, name, None)
         if callable(method):
-            return method
+            return cast(Callable[[], None], method)
     return lambda: None
 
 

@@ -42,7 +42,7 @@ _BST_STARTS = [_last_sunday_01_utc(y, 3) for y in range(_RULES_FROM, _RULES_TO +
 _BST_ENDS = [_last_sunday_01_utc(y, 10) for y in range(_RULES_FROM, _RULES_TO + 1)]
 
 
-class london_date(FunctionElement[Any]):
+class london_date(FunctionElement[Any]):  # noqa: N801 - called like the SQL function it is
     """The Europe/London calendar date of a naive-UTC timestamp.
 
     Time-zone conversion (ICU in DuckDB) costs microseconds a row, too slow over hundreds of
@@ -92,7 +92,7 @@ def percentile_cont(fraction: float, expr: ColumnElement[Any]) -> ColumnElement[
     return sa.func.percentile_cont(fraction).within_group(expr)
 
 
-class latest(FunctionElement[Any]):
+class latest(FunctionElement[Any]):  # noqa: N801 - called like the SQL aggregate it is
     """Aggregate: `expr` of the row with the greatest `order_by` in the group (one latest report per service).
 
     DuckDB's `arg_max` is a plain hash aggregate; a `row_number()` window over

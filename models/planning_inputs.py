@@ -26,7 +26,8 @@ from models.db import get_engine
 from models.geography import get_geography
 from models.periods import london_date_of
 from models.query import MetricQuery, run_query
-from models.tables import hub_case, hwb as hwb_table
+from models.tables import hub_case
+from models.tables import hwb as hwb_table
 
 PATHWAYS = ("1", "2", "3")
 ARRIVAL_WEEKS = 12
@@ -73,7 +74,7 @@ def ready_by_day(engine: Engine, where: Mapping[str, tuple[str, ...]], from_: da
     return [(from_ + timedelta(days=i), found.get(from_ + timedelta(days=i), 0.0)) for i in range((to - from_).days)]
 
 
-def _where_cases(stmt: sa.Select, where: Mapping[str, tuple[str, ...]]) -> sa.Select:
+def _where_cases(stmt: sa.Select[Any], where: Mapping[str, tuple[str, ...]]) -> sa.Select[Any]:
     c = hub_case.c
     if "hwb" in where:  # an empty list (after the scope) means no HWB, not every HWB
         stmt = stmt.where(c.hwb_code.in_(list(where["hwb"])))
@@ -155,9 +156,8 @@ def planning_inputs(hwb: str, pathway: int, at: datetime | None = None, engine: 
 def outlook_inputs(where: Mapping[str, tuple[str, ...]], at: datetime | None = None,
                    engine: Engine | None = None) -> dict[str, Any]:
     """Per pathway: people waiting now and the last 4 weeks' ready and discharge weekday means, for the outlook."""
-    from planner.outlook import weekday_means
-
     from models.access import restrict
+    from planner.outlook import weekday_means
 
     engine = engine or get_engine()
     # The two case reads below are not metrics: they get the scope here (ICB / place become the HWBs allowed).

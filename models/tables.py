@@ -7,9 +7,22 @@ the writer from the sequences below (`models.db.next_id`).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
-    Sequence, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData,
-    PrimaryKeyConstraint, String, Table, Text,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Sequence,
+    String,
+    Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -128,7 +141,7 @@ Index("ix_capacity_report_reported_at", capacity_report.c.reported_at)
 # --- hub_cases feed ------------------------------------------------------
 
 
-def _case_columns() -> list[Column]:
+def _case_columns() -> list[Column[Any]]:
     return [
         Column("hub_id", String, nullable=False),
         Column("case_id", String, nullable=False),
@@ -154,7 +167,8 @@ def _case_columns() -> list[Column]:
     ]
 
 
-def _not_duckdb(ddl: object, target: object, bind: object, dialect: object = None, **kw: object) -> bool:
+def _not_duckdb(ddl: object, target: object, bind: object, tables: object = None, state: object = None, *,
+                dialect: object = None, **kw: object) -> bool:
     return getattr(dialect, "name", None) != "duckdb"
 
 

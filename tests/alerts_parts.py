@@ -38,7 +38,7 @@ class Mailbox:
     messages: list[Message] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 

@@ -20,7 +20,7 @@ LONDON = ZoneInfo("Europe/London")
 LEEDS, BRADFORD, BRIGHTON = "E08000035", "E08000032", "E06000043"
 
 
-def L(text: str) -> datetime:
+def L(text: str) -> datetime:  # noqa: N802 - short, like a literal, in many fixtures
     """London wall-clock → naive UTC."""
     return datetime.fromisoformat(text).replace(tzinfo=LONDON).astimezone(timezone.utc).replace(tzinfo=None)
 

@@ -306,8 +306,8 @@ def _check_trust_sums(trust_icb: dict[str, str], tables: list[SitrepTable]) -> N
             for col, icb_value in enumerate(values):
                 if not isinstance(icb_value, (int, float)):
                     continue
-                total = sum(v[col] for code, v in t.trust_values.items()
-                            if trust_icb[code] == icb and col < len(v) and isinstance(v[col], (int, float)))
+                cells = [v[col] for code, v in t.trust_values.items() if trust_icb[code] == icb and col < len(v)]
+                total = sum(x for x in cells if isinstance(x, (int, float)))
                 _expect(total == icb_value, f"{t.month:%b %Y} column {col}: trusts in {icb} sum to {total}, ICB row {icb_value}")
 
 

@@ -39,8 +39,8 @@ def _tile_values(page: Any) -> list[dict[str, str]]:
 
 
 def test_overview_tiles_equal_the_metrics_layer(page: Any, server_url: str, engine: sa.Engine) -> None:
-    from models.query import MetricQuery, run_query
     from models.periods import london_date_of
+    from models.query import MetricQuery, run_query
 
     at = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=5)
     at_param = at.isoformat().replace("+00:00", "Z")
@@ -72,7 +72,7 @@ def _choose(page: Any, dropdown: str, typed: str, in_url: str) -> None:
     """Type into a dropdown and take the first option once it is the one typed (its options may still be
     arriving from the filter bar's callbacks), then wait for the URL to say so."""
     first_option = "document.querySelector('.dash-dropdown-option')"
-    for attempt in range(3):
+    for _attempt in range(3):
         page.click(dropdown)
         page.keyboard.type(typed)
         try:

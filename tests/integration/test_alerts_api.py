@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from alerts.rules import load_config
-from alerts.states import evaluate, firing_in_scope, silence, load_instances
+from alerts.states import evaluate, firing_in_scope, load_instances, silence
 from models.query import parse_time
 from tests import metric_fixture
 from tests.metric_fixture import BRADFORD, LEEDS
@@ -80,9 +80,9 @@ def _text(component: Any) -> str:
 
 
 def test_alerts_page_and_wall_banner_content(client: FlaskClient, duck_store: sa.Engine) -> None:
-    import dash
-
     import sys
+
+    import dash
 
     wall = sys.modules["pages.wall"]  # as Dash's pages plugin loaded it (importing it again would register it twice)
     from dashboard.state import FilterState

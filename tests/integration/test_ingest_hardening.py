@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from ingest.base import record_failed, run_feed
 from ingest.cli import run_ingest_command
 from models import settings
-from tests.fixtures.ingest.data import (CASE_COLUMNS, VACANCY_COLUMNS, case_row, to_csv, valid_nhs_numbers,
-                                        vacancy_row)
+from tests.fixtures.ingest.data import CASE_COLUMNS, VACANCY_COLUMNS, case_row, to_csv, vacancy_row, valid_nhs_numbers
 from tests.fixtures.ingest.realistic import write_cases
 
 

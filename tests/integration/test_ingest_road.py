@@ -21,8 +21,15 @@ from ingest.base import run_feed
 from ingest.cli import run_ingest_command
 from ingest.scheduler import FeedJob, build_scheduler, stop_scheduler
 from models import settings
-from tests.fixtures.ingest.data import (CASE_COLUMNS, INVALID_NHS, VACANCY_COLUMNS, case_row, to_csv,
-                                        valid_nhs_numbers, vacancy_row)
+from tests.fixtures.ingest.data import (
+    CASE_COLUMNS,
+    INVALID_NHS,
+    VACANCY_COLUMNS,
+    case_row,
+    to_csv,
+    vacancy_row,
+    valid_nhs_numbers,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from models.db import backfill_last_reported_at
 from models.datasets import DatasetQuery, capacity_head, iter_chunks, services_not_reporting, table_columns
+from models.db import backfill_last_reported_at
 from models.tables import capacity_report, service
 
 AT = datetime(2024, 6, 15, 12, 0, tzinfo=timezone.utc)

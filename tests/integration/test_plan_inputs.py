@@ -11,7 +11,7 @@ Leeds P3: 30 episodes of 5 … 34 days → bootstrap samples.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys

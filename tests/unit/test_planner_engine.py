@@ -131,7 +131,10 @@ def test_smallest_capacity_keeps_the_p95_queue_under_target() -> None:
     body = _scenario(days=56, arrivals=10, capacity=80, occupied=80, waiting=20, runs=40)
     best = smallest_capacity(body, target=5.0)
     assert best is not None
-    p95 = lambda c: np.percentile(run_arrays(parse_scenario({**body, "capacity": c}))["waiting"], 95, axis=0).max()
+
+    def p95(c: int) -> float:
+        return float(np.percentile(run_arrays(parse_scenario({**body, "capacity": c}))["waiting"], 95, axis=0).max())
+
     assert p95(best) <= 5.0 < p95(best - 1)
     # the steady load is λ·W = 97.8 places: keeping the queue short needs more than that, not fewer
     assert 98 <= best <= 140

@@ -28,8 +28,8 @@ def test_weekday_means_over_four_weeks() -> None:
 
 
 def test_what_ifs_and_csv_export() -> None:
-    from planner.report import result_csv, what_ifs
     from planner.engine import simulate
+    from planner.report import result_csv, what_ifs
     from planner.scenario import parse_scenario
 
     base = {"start": "2024-03-11", "days": 84, "arrivals": [2] * 7, "capacity": 40, "occupied": 38, "waiting": 3,
