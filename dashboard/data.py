@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Mapping, Sequence
 
-from dashboard.cache import cached_queries
+from models.cache import cached_queries
 from dashboard.components.tile import TileData
 from dashboard.state import FilterState
 from models.geography import Geography, get_geography

@@ -101,7 +101,7 @@ def metrics_catalogue() -> flask.Response:
 
 @bp.get("/api/metrics/<name>")
 def metric(name: str) -> flask.Response:
-    from dashboard.cache import cached_query
+    from models.cache import cached_query
 
     q = MetricQuery.from_params(name, _args())  # QueryError → 400, UnknownMetric → 404
     return json_response(cached_query(q, get_engine()).to_json())

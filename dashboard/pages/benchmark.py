@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
 from dashboard import figures
-from dashboard.cache import cached_query
+from models.cache import cached_query
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col, page_heading
 from dashboard.components.tile import TileData, tile, tile_row
 from dashboard.formatting import format_value

@@ -106,7 +106,7 @@ def _cell(v: Any) -> Any:
 def preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     """First rows of the export (column defs, rows, a note), through the same code as the download;
     cached on the view and the data version (an unpinned "now" view for a minute)."""
-    from dashboard.cache import cached_value
+    from models.cache import cached_value
     from models import access
 
     # The same roles as the download (dashboard.auth.ROLE_RULES); asked before the cache, which is per scope.
