@@ -13,7 +13,7 @@ from dashboard.data import geography
 from dashboard.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS, SERVICE_TYPES
 from dashboard.state import FilterState
-from dashboard.api.audit import recent_exports
+from models.export_audit import recent_exports
 from models.cache import cached_rows, cached_value
 from models.datasets import services_not_reporting
 from models.db import get_engine

@@ -10,7 +10,7 @@ from typing import Any
 import plotly
 import sqlalchemy as sa
 
-from dashboard.api.audit import record_export
+from models.export_audit import record_export
 from ingest.base import RunSummary, finish_run, record_unchanged, start_run
 from models.tables import reject
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dashboard.api.audit import record_export
+from models.export_audit import record_export
 
 
 def test_recent_exports_section(duck_store: sa.Engine) -> None:
