@@ -39,7 +39,7 @@ def test_new_runs_rejects_and_exports_show_at_once(duck_store: sa.Engine) -> Non
 
     from dashboard.server import build_app
 
-    app = build_app(start_scheduler=False)
+    app = build_app()
     layout = dash.page_registry["pages.data_status"]["layout"]
 
     def render() -> dict[str, list[dict[str, Any]]]:

@@ -32,7 +32,7 @@ def test_a_delivery_renews_only_its_own_sources_answers(duck_store: sa.Engine, m
 
     monkeypatch.setattr(models.cache, "VERSION_TTL_SECONDS", 0.0)  # ask the store for the version every time
     metric_fixture.load(duck_store)
-    app = build_app(start_scheduler=False)
+    app = build_app()
     asked = [MetricQuery.from_params("nctr_count", {"at": [NOW]}),
              MetricQuery.from_params("vacant_accepting", {"at": [NOW]})]
 
