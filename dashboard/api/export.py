@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 from sqlalchemy.engine import Engine
 
-from models import datasets
+from models import datasets, deadline
 from dashboard.export_table import FORMATS, SUPPRESSED, XLSX_MAX_DATA_ROWS, ExportTable
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -296,7 +296,8 @@ def _duck_copy(table: ExportTable, fmt: str, path: str) -> None:
     with table.engine.connect() as conn:
         raw = _duck_cursor(conn)
         try:
-            row = raw.execute(copy, params).fetchone()
+            with deadline.watched(raw):  # the request's time limit; a stopped COPY's file is removed
+                row = raw.execute(copy, params).fetchone()
         finally:
             raw.close()
     table.rows = int(row[0]) if row else 0
@@ -315,10 +316,9 @@ def _duck_parquet(table: ExportTable, path: str) -> None:
     with table.engine.connect() as conn:
         raw = _duck_cursor(conn)
         try:
-            raw.execute(sql, params)
-            reader = raw.fetch_record_batch(_DUCK_COPY_ROWS)
-            with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-                for batch in reader:
+            with deadline.watched(raw), pq.ParquetWriter(path, schema, compression="zstd") as writer:
+                raw.execute(sql, params)
+                for batch in raw.fetch_record_batch(_DUCK_COPY_ROWS):
                     if batch.num_rows == 0:
                         continue
                     part = pa.Table.from_batches([batch]).rename_columns(schema.names).cast(schema)
