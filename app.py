@@ -21,9 +21,10 @@ def create_app(*, start_scheduler: bool = False) -> Any:
     """The Dash app with its pages and the HTTP API; optionally the in-process scheduler."""
     from dashboard.server import build_app
 
+    dash_app = build_app()
     if start_scheduler:
-        _wire_scheduler()
-    return build_app(start_scheduler=start_scheduler)
+        _start_scheduler()
+    return dash_app
 
 
 def __getattr__(name: str) -> Any:  # lazily, for `gunicorn app:server`
@@ -232,6 +233,15 @@ def _cmd_digest(args: argparse.Namespace) -> int:
     from alerts.digest import run_digest_command
 
     return run_digest_command(args.name, args.at, dry_run=args.dry_run)
+
+
+def _start_scheduler() -> None:
+    """The in-process scheduler of `serve` (the DuckDB form: the store takes one writer, this process)."""
+    from ingest.scheduler import build_scheduler
+    from models.db import get_engine
+
+    _wire_scheduler()
+    build_scheduler(get_engine()).start()
 
 
 def _wire_scheduler() -> None:

@@ -137,7 +137,7 @@ def bench_pages(env: dict[str, str], cold_runs: int, cached_runs: int) -> list[t
     from models.db import init_store
 
     init_store()  # as `serve` does: schema checked, reference geography loaded
-    app = build_app(start_scheduler=False)
+    app = build_app()
     server = app.server
     client = server.test_client()
     client.get("/")  # Dash's first request: index, layout and dependencies are set up

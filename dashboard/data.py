@@ -15,17 +15,32 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Mapping, Sequence
 
-from dashboard.cache import cached_queries
-from dashboard.components.tile import TileData
+from models.cache import cached_queries
 from dashboard.state import FilterState
 from models.geography import Geography, get_geography
 from models.db import get_engine
 from models.metrics import REGISTRY, Metric
 from models.periods import london_date_of
 from models.query import MetricQuery, MetricResult
+from models.thresholds import rag
 
 TileMode = Literal["snapshot", "yesterday", "window"]
 TREND_DAYS = 8  # a tile: now, yesterday and a week ago at this time, and the days between (at least 8)
+
+
+@dataclass(frozen=True)
+class TileData:
+    metric: str
+    label: str
+    unit: str | None
+    value: float | None
+    rag: str | None = None  # green | amber | red | None (no thresholds)
+    direction: str = "none"  # which way is good: up | down | none
+    # (what it is compared with, change): e.g. ("vs yesterday", -3.0); computed here from two registry values
+    changes: tuple[tuple[str, float | None], ...] = ()
+    trend: tuple[tuple[str, float | None], ...] = ()  # (period label, value), oldest first
+    note: str | None = None  # what the figure covers, e.g. "discharged on Tue 3 Dec"
+    where: dict[str, Any] = field(default_factory=dict)  # extra filters, shown to tests as data-where
 
 
 @dataclass(frozen=True)
@@ -142,7 +157,7 @@ def _tile(spec: TileSpec, state: FilterState, results: list[MetricResult]) -> Ti
         changes = ((f"vs previous {(to - from_).days} days", _delta(now, previous)),)
         note = f"{_day(from_)} to {_day(to - timedelta(days=1))}"
     return TileData(metric=spec.metric, label=spec.label or m.label, unit=m.unit, value=now,
-                    rag=m.rag(now, rag_scope(state)), direction=m.direction, changes=changes, trend=_trend(trend),
+                    rag=rag(spec.metric, now, rag_scope(state)), direction=m.direction, changes=changes, trend=_trend(trend),
                     note=note, where={k: ",".join(v) for k, v in spec.where.items()})
 
 

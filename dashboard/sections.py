@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 from dash import dcc, html
 
 from dashboard import data, figures
-from dashboard.cache import cached_rows, cached_value
+from models.cache import cached_rows, cached_value
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col
 from dashboard.components.tile import tile, tile_row
 from dashboard.formatting import format_time

@@ -1,7 +1,7 @@
-"""Builds the Dash app: pages, assets, the query cache, the HTTP API and (optionally) the scheduler.
+"""Builds the Dash app: pages, assets, the query cache and the HTTP API. (app.py wires it to the scheduler.)
 
 Nothing here opens the store at import time: the engine is created on the
-first request (or when the scheduler starts), after any server fork.
+first request, after any server fork.
 """
 from __future__ import annotations
 
@@ -85,13 +85,6 @@ def _register_api(server: Any) -> None:
     register(server)
 
 
-def _start_scheduler() -> None:
-    from ingest.scheduler import build_scheduler
-    from models.db import get_engine
-
-    build_scheduler(get_engine()).start()
-
-
 CALLBACK_ENDPOINT = "/_dash-update-component"
 
 
@@ -154,7 +147,7 @@ def _end_deadline(exc: BaseException | None) -> None:
     deadline.clear()
 
 
-def build_app(start_scheduler: bool = False) -> dash.Dash:
+def build_app() -> dash.Dash:
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -196,8 +189,6 @@ def build_app(start_scheduler: bool = False) -> dash.Dash:
     app.server.before_request(_start_deadline)
     app.server.teardown_request(_end_deadline)
     _register_api(app.server)
-    if start_scheduler:
-        _start_scheduler()
     return app
 
 

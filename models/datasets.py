@@ -32,7 +32,7 @@ from models.access import restrict
 from models.db import is_duckdb
 from models.dialects import latest
 from models.periods import london_date_of, london_midnight_utc
-from models.query import MetricQuery, MetricResult, QueryError, check_bounds, parse_time, run_query
+from models.query import MetricQuery, MetricResult, QueryError, check_bounds, parse_time
 from models.query import _known_codes as known_geography_codes  # the metrics layer's own check: one rule
 from models.vocab import AGE_BANDS, NOT_RECORDED, SITREP_LEVELS
 from models.tables import capacity_report, hub_case, hwb, service, sitrep_value, trust
@@ -578,11 +578,6 @@ def iter_chunks(engine: Engine, q: DatasetQuery, chunk_size: int = 10_000) -> It
 def run_metric(engine: Engine, q: DatasetQuery) -> MetricResult:
     """The metric dataset's rows: the metrics layer, cached where the web app has a cache."""
     assert q.metric_query is not None
-    try:
-        from dashboard.cache import cached_query  # the web app's cache, keyed on query + data version
-    except ImportError:  # CLI / tests without the web app: straight to the store
-        return run_query(engine, q.metric_query)
-    try:
-        return cached_query(q.metric_query)
-    except RuntimeError:  # outside a Flask app context (no cache configured)
-        return run_query(engine, q.metric_query)
+    from models.cache import cached_query  # keyed on query + data version; no cache installed: the store
+
+    return cached_query(q.metric_query, engine)

@@ -13,7 +13,7 @@ table aliases (`c` hub cases, `s` services, `r` latest capacity reports,
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -173,12 +173,6 @@ class Metric:
     # Columns bounding when a case can count at all (start, end; end may be missing): lets a query
     # over many periods skip every other case before joining them to the periods.
     span: tuple[str, str] | None = None
-
-    def rag(self, value: float | None, scope: Iterable[str] = ()) -> str | None:
-        """'green' | 'amber' | 'red', or None; the deployment's thresholds for `scope` (codes, most specific first) win."""
-        from models.thresholds import rag
-
-        return rag(self.name, value, scope)
 
     def catalogue(self) -> dict[str, Any]:
         return {

@@ -22,9 +22,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
-from dashboard.api import audit
-from dashboard.api.export import (FORMATS, ExportTable, build_to_tempfile, fast_file, iter_csv, iter_file, iter_json,
-                                  open_table, pg_csv_stream)
+from models import export_audit as audit
+from dashboard.api.export import build_to_tempfile, fast_file, iter_csv, iter_file, iter_json, pg_csv_stream
+from dashboard.export_table import FORMATS, ExportTable, open_table
 from models import access, accounts, datasets, settings
 from models.db import get_engine
 from models.deadline import QueryTimeout
@@ -101,7 +101,7 @@ def metrics_catalogue() -> flask.Response:
 
 @bp.get("/api/metrics/<name>")
 def metric(name: str) -> flask.Response:
-    from dashboard.cache import cached_query
+    from models.cache import cached_query
 
     q = MetricQuery.from_params(name, _args())  # QueryError → 400, UnknownMetric → 404
     return json_response(cached_query(q, get_engine()).to_json())

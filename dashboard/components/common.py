@@ -11,6 +11,7 @@ from dash import dcc, html
 from dashboard.figures import GRAPH_CONFIG
 from models.query import QueryError
 from models.access import Forbidden
+from models.deadline import QueryTimeout
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,13 @@ def guarded(build: Callable[[], Any], what: str) -> Any:
         return build()
     except (QueryError, Forbidden) as exc:  # a bad filter, a code outside the scope, a role too low
         return empty_state(f"{what}: {exc.message}", kind="error")
+    except QueryTimeout as exc:  # expected under load or for a huge window: one line, not a traceback
+        from models import settings
+
+        limit = settings.query_timeout_seconds()
+        log.warning("building %s stopped at the time limit (%g s): %s", what, limit, exc)
+        return empty_state(f"{what} took longer than the time limit ({limit:g} seconds) and was stopped. "
+                           "Narrow the dates or the area, or try again in a moment.", kind="error")
     except Exception:  # noqa: BLE001 - the page must stay up; the log keeps the detail
         log.exception("building %s failed", what)
         return empty_state(f"{what} could not be loaded from the store just now. It will be tried again at the "

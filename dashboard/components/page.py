@@ -20,7 +20,7 @@ def cached_json(name: str, view: str, build: Callable[[], list[Any]], *, pinned:
     """Components built once per data version and view, kept as plain JSON (Dash's own serialisation):
     a page asked for again is a cache read, not dozens of cached queries and a component tree rebuilt.
     A result with a section that failed is not kept, so the next request tries again."""
-    from dashboard.cache import cached_value
+    from models.cache import cached_value
 
     return cached_value(f"page:{name}", view, lambda: json.loads(to_json_plotly(build())), pinned=pinned,
                         slotted=False, keep=lambda value: ERROR_CLASS not in json.dumps(value))

@@ -5,29 +5,14 @@ value) so tests and assistive tools can find the number behind the text.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from dash import html
 
+from dashboard.data import TileData
 from dashboard.formatting import (
     RAG_SHORT, RAG_SYMBOL, RAG_WORDS, format_change, format_value, is_missing, unit_label,
 )
-
-
-@dataclass(frozen=True)
-class TileData:
-    metric: str
-    label: str
-    unit: str | None
-    value: float | None
-    rag: str | None = None  # green | amber | red | None (no thresholds)
-    direction: str = "none"  # which way is good: up | down | none
-    # (what it is compared with, change): e.g. ("vs yesterday", -3.0); computed by dashboard.data from two registry values
-    changes: tuple[tuple[str, float | None], ...] = ()
-    trend: tuple[tuple[str, float | None], ...] = ()  # (period label, value), oldest first
-    note: str | None = None  # what the figure covers, e.g. "discharged on Tue 3 Dec"
-    where: dict[str, Any] = field(default_factory=dict)  # extra filters, shown to tests as data-where
 
 
 def _judgement(delta: float | None, direction: str) -> str:

@@ -13,8 +13,8 @@ from dashboard.data import geography
 from dashboard.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS, SERVICE_TYPES
 from dashboard.state import FilterState
-from dashboard.api.audit import recent_exports
-from dashboard.cache import cached_rows, cached_value
+from models.export_audit import recent_exports
+from models.cache import cached_rows, cached_value
 from models.datasets import services_not_reporting
 from models.db import get_engine
 from models.freshness import feed_run_summary, freshness_from_summary, log_version, recent_rejects, recent_runs

@@ -1,7 +1,7 @@
 """`/export`: for BI leads — choose a dataset and filters, preview, download CSV / XLSX / Parquet.
 
 The preview and the downloads are the same rows: both go through
-`models.datasets.parse_dataset_params` and `dashboard.api.export.open_table`
+`models.datasets.parse_dataset_params` and `dashboard.export_table.open_table`
 (suppression included), and the page shows the exact API URL behind the
 download links, so a scheduled job can fetch the same view. All state is in
 the URL (the shared filter bar plus `dataset`, `name`, `by`, `grain`).
@@ -92,7 +92,7 @@ def api_url(dataset: str, pairs: list[tuple[str, str]], fmt: str | None = None) 
 
 
 def _cell(v: Any) -> Any:
-    from dashboard.api.export import SUPPRESSED
+    from dashboard.export_table import SUPPRESSED
 
     if v is SUPPRESSED:
         return None
@@ -106,7 +106,7 @@ def _cell(v: Any) -> Any:
 def preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     """First rows of the export (column defs, rows, a note), through the same code as the download;
     cached on the view and the data version (an unpinned "now" view for a minute)."""
-    from dashboard.cache import cached_value
+    from models.cache import cached_value
     from models import access
 
     # The same roles as the download (dashboard.auth.ROLE_RULES); asked before the cache, which is per scope.
@@ -123,7 +123,7 @@ def preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, 
 
 
 def _preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    from dashboard.api.export import open_table
+    from dashboard.export_table import open_table
     from models import access, datasets, settings
     from models.db import get_engine
     from models.query import QueryError

@@ -19,7 +19,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from plotly.io.json import to_json_plotly
 
 from dashboard import data, sections
-from dashboard.cache import shared_view
+from models.cache import shared_view
 from dashboard.components.common import guarded
 from dashboard.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS

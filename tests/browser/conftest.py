@@ -69,7 +69,7 @@ def server_url(engine: sa.Engine) -> Iterator[str]:
 
     from dashboard.server import build_app
 
-    app = build_app(start_scheduler=False)
+    app = build_app()
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="homeward-test-server", daemon=True)
     thread.start()

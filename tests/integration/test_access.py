@@ -50,7 +50,7 @@ def live(store: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     seed(store)
     for name, (role, scope) in USERS.items():
         accounts.add_account(store, name, role, scope, PASSWORD)
-    server = make_server("127.0.0.1", 0, build_app(start_scheduler=False).server, threaded=True)
+    server = make_server("127.0.0.1", 0, build_app().server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -33,7 +33,7 @@ for_minutes = 0
     evaluate(duck_store, load_config(), parse_time("at", "2024-03-10T12:00"))
     from dashboard.server import build_app
 
-    yield build_app(start_scheduler=False).server.test_client()
+    yield build_app().server.test_client()
 
 
 def get(client: FlaskClient, url: str) -> Any:

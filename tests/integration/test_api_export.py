@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from dashboard.api.audit import recent_exports
+from models.export_audit import recent_exports
 from models.datasets import CASE_COLUMNS
 from models.query import MetricQuery, run_query
 from tests.integration.api_seed import AT_PARAM, LEEDS, seed
@@ -30,7 +30,7 @@ def api(store: sa.Engine) -> Iterator[tuple[FlaskClient, sa.Engine]]:
     from dashboard.server import build_app
 
     seed(store)
-    yield build_app(start_scheduler=False).server.test_client(), store
+    yield build_app().server.test_client(), store
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def duck_api(duck_store: sa.Engine) -> Iterator[tuple[FlaskClient, sa.Engine]]:
     from dashboard.server import build_app
 
     seed(duck_store)
-    yield build_app(start_scheduler=False).server.test_client(), duck_store
+    yield build_app().server.test_client(), duck_store
 
 
 def _csv(client: FlaskClient, url: str) -> tuple[list[dict[str, str]], dict[str, str]]:

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.api import export as ex
+from dashboard.export_table import open_table
 from models import datasets
 from tests.integration.api_seed import AT_PARAM, seed
 
@@ -23,13 +24,13 @@ def test_fast_paths_match_the_python_writers(store: sa.Engine, dataset: str, par
     seed(store)
     q = datasets.parse_dataset_params(store, dataset, params)
     q = datasets.DatasetQuery(**{**q.__dict__, "limit": q.limit or 100_000})  # ordered on every path
-    slow = b"".join(ex.iter_csv(ex.open_table(store, q, suppress=True)))
-    table = ex.open_table(store, q, suppress=True)
+    slow = b"".join(ex.iter_csv(open_table(store, q, suppress=True)))
+    table = open_table(store, q, suppress=True)
     if store.dialect.name == "duckdb":
         path, before, after = ex.fast_file(table, "csv")  # type: ignore[misc]  # a DuckDB table always gets a file
         fast = b"".join(ex.iter_file(path))
-        slow_json = json.loads(b"".join(ex.iter_json(ex.open_table(store, q, suppress=True))))
-        jtable = ex.open_table(store, q, suppress=True)
+        slow_json = json.loads(b"".join(ex.iter_json(open_table(store, q, suppress=True))))
+        jtable = open_table(store, q, suppress=True)
         path, before, after = ex.fast_file(jtable, "json")  # type: ignore[misc]  # as above
         assert json.loads(before + b"".join(ex.iter_file(path)) + after) == slow_json
         assert jtable.rows == len(slow_json["rows"])

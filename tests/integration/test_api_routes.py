@@ -23,7 +23,7 @@ def api(duck_store: sa.Engine) -> Iterator[tuple[FlaskClient, sa.Engine]]:
     from dashboard.server import build_app
 
     seed(duck_store)
-    app = build_app(start_scheduler=False)
+    app = build_app()
     yield app.server.test_client(), duck_store
 
 
@@ -56,7 +56,7 @@ def test_healthz_is_503_when_the_store_cannot_be_read(monkeypatch: pytest.Monkey
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("HOMEWARD_DB_URL", f"postgresql+psycopg://nobody@127.0.0.1:{port}/none?connect_timeout=2")
-    client = build_app(start_scheduler=False).server.test_client()
+    client = build_app().server.test_client()
     body = _json(client, "/healthz", 503)
     assert body["status"] != "ok" and body["store"]["readable"] is False
     # metric routes say the same, as JSON, without a traceback

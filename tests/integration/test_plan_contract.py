@@ -29,7 +29,7 @@ def _plan_cli(tmp_path: Path, body: Any) -> subprocess.CompletedProcess[str]:
 def client(duck_store: sa.Engine) -> Iterator[FlaskClient]:
     from dashboard.server import build_app
 
-    yield build_app(start_scheduler=False).server.test_client()
+    yield build_app().server.test_client()
 
 
 def test_cli_and_api_give_the_same_result(tmp_path: Path, client: FlaskClient) -> None:

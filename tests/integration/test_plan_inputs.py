@@ -68,7 +68,7 @@ def test_inputs_for_leeds_pathway_2(duck_store: sa.Engine) -> None:
     from dashboard.server import build_app
 
     _seed(duck_store)
-    client = build_app(start_scheduler=False).server.test_client()
+    client = build_app().server.test_client()
     r = client.get(f"/api/plan/inputs?hwb={LEEDS}&pathway=2&at={AT}")
     assert r.status_code == 200, r.get_data(as_text=True)
     body = r.get_json()
@@ -91,7 +91,7 @@ def test_inputs_for_leeds_pathway_2(duck_store: sa.Engine) -> None:
 def test_inputs_reject_bad_parameters(duck_store: sa.Engine) -> None:
     from dashboard.server import build_app
 
-    client = build_app(start_scheduler=False).server.test_client()
+    client = build_app().server.test_client()
     assert client.get(f"/api/plan/inputs?hwb={LEEDS}&pathway=4").status_code == 400
     assert client.get("/api/plan/inputs?pathway=2").status_code == 400
     r = client.get("/api/plan/inputs?hwb=E99999999&pathway=2")

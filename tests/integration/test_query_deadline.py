@@ -48,6 +48,6 @@ def test_the_api_answers_504_past_the_limit(duck_store: sa.Engine, monkeypatch: 
     from dashboard.server import build_app
 
     monkeypatch.setenv("HOMEWARD_QUERY_TIMEOUT_SECONDS", "0")
-    r = build_app(start_scheduler=False).server.test_client().get("/api/metrics/referrals")
+    r = build_app().server.test_client().get("/api/metrics/referrals")
     assert r.status_code == 504, r.get_data(as_text=True)
     assert "time limit" in r.get_json()["error"]

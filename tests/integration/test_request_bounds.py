@@ -20,7 +20,7 @@ def client(duck_store: sa.Engine) -> Iterator[FlaskClient]:
     from dashboard.server import build_app
 
     seed(duck_store)
-    yield build_app(start_scheduler=False).server.test_client()
+    yield build_app().server.test_client()
 
 
 def _refused(client: FlaskClient, url: str, param: str) -> dict[str, Any]:

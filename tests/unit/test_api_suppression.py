@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.api.suppression import MetricShape, applies_to, shape_of, suppress_count, suppress_metric_row
+from models.suppression import MetricShape, applies_to, shape_of, suppress_count, suppress_metric_row
 from models.metrics import REGISTRY
 
 COUNT = MetricShape(value_is_count=True, is_ratio=False)

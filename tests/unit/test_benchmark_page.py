@@ -24,7 +24,7 @@ def page_module() -> dict[str, Any]:
 
     from dashboard.server import build_app
 
-    build_app(start_scheduler=False)
+    build_app()
     return dash.page_registry["pages.benchmark"]["layout"].__globals__
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import plotly
 import sqlalchemy as sa
 
-from dashboard.api.audit import record_export
+from models.export_audit import record_export
 from ingest.base import RunSummary, finish_run, record_unchanged, start_run
 from models.tables import reject
 
@@ -39,7 +39,7 @@ def test_new_runs_rejects_and_exports_show_at_once(duck_store: sa.Engine) -> Non
 
     from dashboard.server import build_app
 
-    app = build_app(start_scheduler=False)
+    app = build_app()
     layout = dash.page_registry["pages.data_status"]["layout"]
 
     def render() -> dict[str, list[dict[str, Any]]]:

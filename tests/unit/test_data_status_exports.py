@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dashboard.api.audit import record_export
+from models.export_audit import record_export
 
 
 def test_recent_exports_section(duck_store: sa.Engine) -> None:
@@ -15,7 +15,7 @@ def test_recent_exports_section(duck_store: sa.Engine) -> None:
 
     from dashboard.server import build_app
 
-    app = build_app(start_scheduler=False)
+    app = build_app()
     module = dash.page_registry["pages.data_status"]["layout"].__globals__
     record_export(duck_store, remote_addr="10.1.2.3", dataset="cases", fmt="csv", rows=1234, suppressed=False,
                   filters={"at": None, "hwb": ["E08000035", "E08000036"], "from": "2024-03-01"},

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-import dashboard.cache
-from dashboard.cache import cached_queries
+import models.cache
+from models.cache import cached_queries
 from ingest.base import RunSummary, finish_run, start_run
 from models import tables as t
 from models.query import MetricQuery
@@ -30,9 +30,9 @@ def _deliver(engine: sa.Engine, feed: str, change: sa.Executable | None = None) 
 def test_a_delivery_renews_only_its_own_sources_answers(duck_store: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from dashboard.server import build_app
 
-    monkeypatch.setattr(dashboard.cache, "VERSION_TTL_SECONDS", 0.0)  # ask the store for the version every time
+    monkeypatch.setattr(models.cache, "VERSION_TTL_SECONDS", 0.0)  # ask the store for the version every time
     metric_fixture.load(duck_store)
-    app = build_app(start_scheduler=False)
+    app = build_app()
     asked = [MetricQuery.from_params("nctr_count", {"at": [NOW]}),
              MetricQuery.from_params("vacant_accepting", {"at": [NOW]})]
 
