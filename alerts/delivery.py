@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from alerts.channels import DeliveryError, post_webhook, send_email, teams_payload
 from alerts.rules import AlertsConfig, Rule, parse_scope
 from alerts.states import lost_race, store_time
+from models.formatting import format_value
 from models.metrics import REGISTRY
 from models.periods import LONDON
 from models.tables import alert_instance, alert_notification
@@ -171,8 +172,6 @@ def geography_names(engine: Engine) -> dict[str, str]:
 
 
 def _format(rule: Rule | None, value: float | None) -> str:
-    from dashboard.formatting import format_value
-
     if rule is None:
         return "never" if value is None else f"{value:,.1f} hours"
     return format_value(value, REGISTRY[rule.metric].unit)

@@ -12,7 +12,7 @@ from alerts.delivery import history
 from alerts.rules import FEED_RULE, AlertsConfigError, load_config
 from alerts.states import load_instances, silence
 from dashboard.components.common import guarded, page_heading
-from dashboard.formatting import format_time
+from models.formatting import format_time
 from models.db import get_engine
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="Alerts · Homeward", order=10,

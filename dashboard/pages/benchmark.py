@@ -22,11 +22,11 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from dashboard import figures
+from models import charts as figures
 from dashboard.cache import cached_query
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col, page_heading
 from dashboard.components.tile import TileData, tile, tile_row
-from dashboard.formatting import format_value
+from models.formatting import format_value
 from dashboard.state import parse_at, parse_date
 from models import settings
 from models.geography import Geography
