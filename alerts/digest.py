@@ -231,8 +231,8 @@ def render(f: DigestFigures, digest: Digest, link_base: str) -> tuple[str, str, 
                 f"<td style='{pad};font-size:{size};color:{GREY if r.minor else INK}'>{html.escape(r.label)}</td>"
                 f"<td style='padding:2px 8px;text-align:right;font-size:{'14px' if r.minor else '22px'};"
                 f"font-weight:{weight}'>{html.escape(r.value)}</td>"
-                f"<td style='padding:2px 8px;font-size:13px;color:{GREY}'>{html.escape(r.change)}</td>"
-                f"<td style='padding:2px 8px;font-size:13px'>{level}</td></tr>")
+                f"<td style='padding:2px 8px;font-size:13px;color:{GREY};white-space:nowrap'>{html.escape(r.change)}</td>"
+                f"<td style='padding:2px 8px;font-size:13px;white-space:nowrap'>{level}</td></tr>")
 
     warn = f"color:{RED};font-weight:bold"
     top_rows = "".join(
