@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from alerts.delivery import deliver_due
 from alerts.rules import AlertsConfigError, load_config
-from alerts.states import Instance, evaluate
+from alerts.states import NO_DATA_MEANING, Instance, evaluate
 
 log = logging.getLogger("homeward.alerts")
 
@@ -48,7 +48,10 @@ def run_check_command(at_text: str | None) -> int:
     for i in sorted(instances, key=lambda i: i.instance_key):
         value = "" if i.value is None else f"{i.value:g}"
         threshold = "" if i.threshold is None else f"{i.threshold:g}"
-        print(f"{i.rule:24} {i.scope:22} {i.state:9} {value:>10} {threshold:>10}  {i.since.isoformat(timespec='minutes')}")
+        # no_data is never ok: say so in words, as the page and the notification do
+        words = f"  {NO_DATA_MEANING}" if i.state == "no_data" else ""
+        print(f"{i.rule:24} {i.scope:22} {i.state:9} {value or '-':>10} {threshold:>10}  "
+              f"{i.since.isoformat(timespec='minutes')}{words}")
     for entry in sent:
         print(f"notification {entry['rule']} via {entry['channel']}: {entry['status']} "
               f"({entry.get('to') or entry.get('error')})")

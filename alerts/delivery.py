@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 
 from alerts.channels import DeliveryError, post_webhook, send_email, teams_payload
 from alerts.rules import AlertsConfig, Rule, parse_scope
-from alerts.states import lost_race, store_time
+from alerts.states import NO_DATA_MEANING, lost_race, store_time
+from models.formatting import format_value
 from models.metrics import REGISTRY
 from models.periods import LONDON
 from models.tables import alert_instance, alert_notification
@@ -60,8 +61,8 @@ def _claim(engine: Engine, now: datetime) -> list[Item]:
     ready = sa.or_(sa.and_(n.status.in_(("due", "failed")), n.next_attempt_at <= now),
                    sa.and_(n.status == "sending", n.claimed_at < now - CLAIM_TIMEOUT))
     with engine.connect() as conn:
-        candidates = conn.execute(sa.select(n.instance_key, n.episode, n.kind, n.channel, n.status, n.attempts)
-                                  .where(ready)).all()
+        candidates = conn.execute(sa.select(n.instance_key, n.episode, n.kind, n.channel, n.status, n.attempts,
+                                            n.created_at).where(ready)).all()
     claimed: list[Item] = []
     for c in candidates:
         key = (n.instance_key == c.instance_key, n.episode == c.episode, n.kind == c.kind, n.channel == c.channel)
@@ -80,7 +81,10 @@ def _claim(engine: Engine, now: datetime) -> list[Item]:
         with engine.connect() as conn:
             inst = conn.execute(sa.select(i.scope, i.fired_at, i.resolved_at)
                                 .where(i.instance_key == c.instance_key)).first()
-        since = None if inst is None else (inst.resolved_at if c.kind == "resolved" else inst.fired_at)
+        if is_no_data(c.kind):
+            since = c.created_at  # when it went without data (the instance may have moved on since)
+        else:
+            since = None if inst is None else (inst.resolved_at if c.kind == "resolved" else inst.fired_at)
         claimed.append(Item(c.instance_key, c.episode, c.kind, c.channel, row.rule,
                             inst.scope if inst else c.instance_key.split("|", 1)[1],
                             row.value, row.threshold, since, c.attempts))
@@ -171,8 +175,6 @@ def geography_names(engine: Engine) -> dict[str, str]:
 
 
 def _format(rule: Rule | None, value: float | None) -> str:
-    from dashboard.formatting import format_value
-
     if rule is None:
         return "never" if value is None else f"{value:,.1f} hours"
     return format_value(value, REGISTRY[rule.metric].unit)
@@ -192,6 +194,15 @@ def _when(at: datetime | None) -> str:
 
 
 KIND_WORDS = {"firing": "FIRING", "resolved": "RESOLVED"}
+NO_DATA_WORDS = "NO DATA"
+
+
+def is_no_data(kind: str) -> bool:
+    return kind.startswith("no_data")
+
+
+def kind_words(kind: str) -> str:
+    return NO_DATA_WORDS if is_no_data(kind) else KIND_WORDS.get(kind, "STILL FIRING")
 
 
 def compose(rule_name: str, rule: Rule | None, items: list[Item], link_base: str,
@@ -202,34 +213,38 @@ def compose(rule_name: str, rule: Rule | None, items: list[Item], link_base: str
     else:
         title = REGISTRY[rule.metric].label
         condition = rule.describe().split(": ", 1)[1].split(";")[0]
-    firing = [it for it in items if it.kind != "resolved"]
-    head = "FIRING" if firing else "RESOLVED"
+    firing = [it for it in items if it.kind != "resolved" and not is_no_data(it.kind)]
+    head = "FIRING" if firing else NO_DATA_WORDS if any(is_no_data(it.kind) for it in items) else "RESOLVED"
     subject = f"[Homeward] {head}: {rule_name} ({len(items)} {'scope' if len(items) == 1 else 'scopes'})"
     lines, rows, entries = [f"{title}: {rule_name}", f"Rule: {condition}", ""], [], []
     for it in items:
-        word = KIND_WORDS.get(it.kind, "STILL FIRING")
+        word = kind_words(it.kind)
         since = _when(it.since)
         value, threshold = _format(rule, it.value), _format(rule, it.threshold)
+        reading = f"value {value}"
+        if is_no_data(it.kind):
+            value = reading = NO_DATA_MEANING
         link = _link(rule, it, link_base)
-        lines.append(f"{word} · {scope_name(it.scope, names or {})} · value {value} (threshold {threshold}) · since {since}"
+        lines.append(f"{word} · {scope_name(it.scope, names or {})} · {reading} (threshold {threshold}) · since {since}"
                      f" · {link}")
         rows.append(f"<tr><td><strong>{word}</strong></td><td>{html.escape(scope_name(it.scope, names or {}))}</td>"
                     f"<td style='text-align:right'>{html.escape(value)}</td>"
                     f"<td style='text-align:right'>{html.escape(threshold)}</td><td>{html.escape(since)}</td>"
                     f"<td><a href='{html.escape(link)}'>open</a></td></tr>")
-        entries.append({"scope": it.scope, "kind": it.kind, "value": it.value, "threshold": it.threshold,
+        entries.append({"scope": it.scope, "kind": "no_data" if is_no_data(it.kind) else it.kind, "value": it.value, "threshold": it.threshold,
                         "since": None if it.since is None else it.since.replace(tzinfo=UTC).isoformat(),
                         "link": link})
     text = "\n".join(lines) + "\n\nHomeward sends aggregate figures only.\n"
     body_html = (
         "<!doctype html><html><body style='font-family:Arial,sans-serif;color:#212b32'>"
-        f"<h2 style='color:{'#d5281b' if firing else '#007f3b'}'>{head}: {html.escape(title)}</h2>"
+        f"<h2 style='color:{'#d5281b' if firing else '#425563' if head == NO_DATA_WORDS else '#007f3b'}'>"
+        f"{head}: {html.escape(title)}</h2>"
         f"<p><strong>{html.escape(rule_name)}</strong> — {html.escape(condition)}</p>"
         "<table cellpadding='6' style='border-collapse:collapse;border:1px solid #d8dde0'>"
         "<tr style='background:#f0f4f5'><th>State</th><th>Scope</th><th>Value</th><th>Threshold</th>"
         "<th>Since (London)</th><th></th></tr>" + "".join(rows) + "</table>"
         "<p style='color:#4c6272;font-size:12px'>Homeward sends aggregate figures only.</p></body></html>")
-    body_json = {"rule": rule_name, "metric": rule.metric if rule else None, "state": head.lower(),
+    body_json = {"rule": rule_name, "metric": rule.metric if rule else None, "state": head.lower().replace(" ", "_"),
                  "notifications": entries, "text": text}
     return subject, text, body_html, body_json
 

@@ -5,7 +5,8 @@
 A breach starts `pending`; held for `for_minutes` it becomes `firing` (a new *episode*). Clearing a firing
 instance makes it `resolved`. Firing and resolved each queue one notification per channel, and a firing
 instance one more every `repeat_hours`, keyed (instance, episode, kind, channel) in `alert_notification`:
-a second copy cannot be inserted. The instance row itself moves by a conditional update on the state it was
+a second copy cannot be inserted. Entering `no_data` queues one too (kind `no_data-<when>`: an instance can
+go without data more than once in an episode), never repeated while it stays without data. The instance row itself moves by a conditional update on the state it was
 read in, so of two processes evaluating at once only one makes (and queues) each change.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from models.thresholds import rag, thresholds_for
 log = logging.getLogger("homeward.alerts")
 UTC = timezone.utc
 STATES = ("ok", "pending", "firing", "resolved", "no_data")
+NO_DATA_MEANING = "no value: the metric has no data for this scope"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,11 @@ class Instance:
 
     def silenced(self, now: datetime) -> bool:
         return self.silenced_until is not None and self.silenced_until > now
+
+
+def no_data_kind(now: datetime) -> str:
+    """The notification kind of entering no_data at `now` (naive UTC): unique per entry."""
+    return f"no_data-{now:%Y-%m-%dT%H:%M}"
 
 
 def store_time(at: datetime) -> datetime:
@@ -144,6 +151,8 @@ def step(prior: Instance | None, obs: Observation, now: datetime) -> tuple[Insta
 
     if obs.breached is None:
         new = to("no_data", pending_since=None)
+        if inst.state != "no_data":  # told once on entering, as Grafana does; never repeated while it lasts
+            due.append(no_data_kind(now))
     elif obs.breached:
         if inst.state == "firing":
             new = inst

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from models.cache import cached_queries
 from dashboard.state import FilterState
 from models.geography import Geography, get_geography
+from models.headlines import TREND_DAYS, TileSpec
 from models.db import get_engine
 from models.metrics import REGISTRY, Metric
 from models.periods import london_date_of
 from models.query import MetricQuery, MetricResult
 from models.thresholds import rag
 
-TileMode = Literal["snapshot", "yesterday", "window"]
-TREND_DAYS = 8  # a tile: now, yesterday and a week ago at this time, and the days between (at least 8)
 
 
 @dataclass(frozen=True)
@@ -41,14 +40,6 @@ class TileData:
     trend: tuple[tuple[str, float | None], ...] = ()  # (period label, value), oldest first
     note: str | None = None  # what the figure covers, e.g. "discharged on Tue 3 Dec"
     where: dict[str, Any] = field(default_factory=dict)  # extra filters, shown to tests as data-where
-
-
-@dataclass(frozen=True)
-class TileSpec:
-    metric: str
-    mode: TileMode = "snapshot"
-    label: str | None = None
-    where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # fixed filters, e.g. pathway=1
 
 
 def geography() -> Geography:

@@ -11,24 +11,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 from dash import dcc, html
 
-from dashboard import data, figures
+from dashboard import data
+from models import charts as figures
 from models.cache import cached_rows, cached_value
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col
 from dashboard.components.tile import tile, tile_row
-from dashboard.formatting import format_time
+from models.formatting import format_time
 from dashboard.labels import DELAY_REASON_LABELS, PATHWAY_SHORT, SERVICE_TYPES
 from dashboard.state import FilterState
 from models.cases import longest_waits
 from models.db import get_engine
-
-OVERVIEW_TILES: tuple[data.TileSpec, ...] = (
-    data.TileSpec("nctr_count", label="Waiting to leave hospital (NCTR)"),
-    data.TileSpec("nctr_over_21d", label="Waiting 21+ days"),
-    data.TileSpec("vacant_accepting", label="P1 slots vacant", where={"pathway": ("1",)}),
-    data.TileSpec("vacant_accepting", label="P2 beds vacant", where={"pathway": ("2",)}),
-    data.TileSpec("discharges", mode="yesterday", label="Discharges yesterday"),
-    data.TileSpec("ic_caseload", label="Intermediate care caseload"),
-)
 
 
 def _nothing(rows: Sequence[Mapping[str, Any]]) -> bool:
@@ -135,7 +127,7 @@ def occupancy_by_service_type(prefix: str, state: FilterState, *, font_size: int
 
 
 def figures_rate(value: float | None) -> str:
-    from dashboard.formatting import format_value
+    from models.formatting import format_value
 
     return format_value(value, "rate")
 

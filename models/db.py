@@ -81,7 +81,8 @@ def create_schema(engine: Engine) -> None:
             if int(row[0]) < 5:
                 _add_case_dates(conn)
             # Schema 6 adds only new tables (alert_instance, alert_notification; account, access_token,
-            # audit_event): `create_all` above made them.
+            # audit_event), and 7 (hwb_population, filled by `load_reference`, which `init` runs next):
+            # `create_all` above made them.
             conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from models import settings
-from models.tables import hwb, hwb_alias, hwb_icb_split, icb, place, region, trust
+from models.tables import hwb, hwb_alias, hwb_icb_split, hwb_population, icb, place, region, trust
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
@@ -52,6 +52,7 @@ class Hwb:
     name: str
     icb: str
     place: str
+    population: int | None = None  # residents (ONS mid-year estimate, `hwb_population`); None: not loaded
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class _Reference:
     aliases: list[dict[str, Any]]
     splits: list[dict[str, Any]]
     trusts: list[dict[str, Any]]
+    populations: list[dict[str, Any]]
 
 
 def _read_reference() -> _Reference:
@@ -158,6 +160,8 @@ def _read_reference() -> _Reference:
                  "lsoa_count": int(r["lsoa_count"])} for r in _read("hwb_icb_splits.csv")],
         trusts=[{"trust_code": r["trust_code"], "name": r["name"], "icb_code": r["icb_code"] or None,
                  "region_code": r["region_code"] or None} for r in _read("trusts.csv")],
+        populations=[{"hwb_code": r["hwb_code"], "population": int(r["population"]), "year": int(r["year"])}
+                     for r in _read("hwb_population.csv")],
     )
 
 
@@ -246,6 +250,7 @@ def load_reference(engine: Engine) -> None:
         for table, rows in (
             (region, ref.regions), (icb, ref.icbs), (place, place_rows), (hwb, hwb_rows),
             (hwb_alias, ref.aliases), (hwb_icb_split, ref.splits), (trust, ref.trusts),
+            (hwb_population, ref.populations),
         ):
             conn.execute(table.delete())
             conn.execute(table.insert(), rows)
@@ -265,7 +270,8 @@ def _key(engine: Engine) -> str:
 def _read_geography(conn: Connection) -> Geography:
     regions = {r.region_code: Region(r.region_code, r.name) for r in conn.execute(sa.select(region))}
     icbs = {r.icb_code: Icb(r.icb_code, r.icb_ons_code, r.name, r.region_code) for r in conn.execute(sa.select(icb))}
-    hwbs = {r.hwb_code: Hwb(r.hwb_code, r.name, r.icb_code, r.place_code)
+    population = {r.hwb_code: int(r.population) for r in conn.execute(sa.select(hwb_population))}
+    hwbs = {r.hwb_code: Hwb(r.hwb_code, r.name, r.icb_code, r.place_code, population.get(r.hwb_code))
             for r in conn.execute(sa.select(hwb).order_by(hwb.c.hwb_code))}
     members: dict[str, list[str]] = {}
     for h in hwbs.values():

@@ -35,8 +35,8 @@ audit_id_seq = Sequence("audit_id_seq", metadata=metadata)
 # 2: hub_case / hub_case_version without a primary key on DuckDB; 3: service.last_reported_at;
 # 4: service.last_capacity, last_occupied, last_vacant_accepting, last_vacant_reserved;
 # 5: hub_case's London dates (CASE_DATES); 6: alert_instance, alert_notification, account, access_token,
-#    audit_event (new tables only)
-SCHEMA_VERSION = 6
+#    audit_event (new tables only); 7: hwb_population (new table only)
+SCHEMA_VERSION = 7
 
 meta = Table(
     "meta", metadata,
@@ -73,6 +73,15 @@ hwb = Table(
     Column("name", String, nullable=False),
     Column("icb_code", String, nullable=False),  # the ICB holding most of it
     Column("place_code", String, nullable=False),
+)
+
+# Residents per HWB (ONS mid-year estimate via mySociety), the denominator of rates per 100,000 population
+# (models.population). Its own table: a dated estimate, replaced as a whole by `load_reference`.
+hwb_population = Table(
+    "hwb_population", metadata,
+    Column("hwb_code", String, primary_key=True),
+    Column("population", Integer, nullable=False),
+    Column("year", Integer, nullable=False),  # the mid-year the estimate is for
 )
 
 # Codes accepted in feeds that report into another HWB (City of London ->

@@ -8,7 +8,7 @@ import dash_ag_grid as dag
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard.figures import GRAPH_CONFIG
+from models.charts import GRAPH_CONFIG
 from models.query import QueryError
 from models.access import Forbidden
 from models.deadline import QueryTimeout

@@ -7,7 +7,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.components.common import guarded
-from dashboard.figures import GRAPH_CONFIG, SERIES_COLOURS, _figure
+from models.charts import GRAPH_CONFIG, SERIES_COLOURS, _figure
 from dashboard.labels import PATHWAY_SHORT
 from dashboard.state import FilterState
 from models.periods import london_date_of

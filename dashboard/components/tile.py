@@ -10,7 +10,7 @@ from typing import Any
 from dash import html
 
 from dashboard.data import TileData
-from dashboard.formatting import (
+from models.formatting import (
     RAG_SHORT, RAG_SYMBOL, RAG_WORDS, format_change, format_value, is_missing, unit_label,
 )
 

@@ -8,11 +8,11 @@ from typing import Any
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from alerts.delivery import history
+from alerts.delivery import history, kind_words
 from alerts.rules import FEED_RULE, AlertsConfigError, load_config
-from alerts.states import load_instances, silence
+from alerts.states import NO_DATA_MEANING, load_instances, silence
 from dashboard.components.common import guarded, page_heading
-from dashboard.formatting import format_time
+from models.formatting import format_time
 from models.db import get_engine
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="Alerts · Homeward", order=10,
@@ -57,15 +57,16 @@ def _now() -> Any:
     instances = [i for i in load_instances(get_engine()).values() if i.state in NOW_STATES]
     instances.sort(key=lambda i: (NOW_STATES.index(i.state), i.rule, i.scope))
     now = datetime.now(UTC).replace(tzinfo=None)
-    rows = [[html.Strong(i.state.upper().replace("_", " ")), i.rule, i.scope, _num(i.value), _num(i.threshold),
+    rows = [[html.Strong(i.state.upper().replace("_", " ")), i.rule, i.scope,
+             NO_DATA_MEANING if i.state == "no_data" else _num(i.value), _num(i.threshold),
              _time(i.since), _time(i.last_notified_at),
              f"until {_time(i.silenced_until)}: {i.silence_reason}" if i.silenced(now) else ""] for i in instances]
     return _table(f"{PREFIX}-now", ["State", "Rule", "Scope", "Value", "Threshold", "Since", "Last told", "Silenced"],
-                  rows, "Nothing is firing or pending.")
+                  rows, "Nothing is firing or pending, and every rule's metric has a value.")
 
 
 def _history() -> Any:
-    rows = [[h["kind"], h["rule"], h["scope"] or "", h["channel"], _time(h["created_at"]), h["status"],
+    rows = [[kind_words(h["kind"]).lower(), h["rule"], h["scope"] or "", h["channel"], _time(h["created_at"]), h["status"],
              h["recipients"] or "", _time(h["sent_at"]) if h["status"] == "sent" else
              f"{h['error'] or ''} (try {h['attempts']}, next {_time(h['next_attempt_at'])})"]
             for h in history(get_engine())]

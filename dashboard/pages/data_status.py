@@ -10,7 +10,7 @@ from dash import html
 from dashboard.components.common import grid, guarded, number_col, page_heading
 from dashboard.concurrency import run_parallel
 from dashboard.data import geography
-from dashboard.formatting import format_age, format_time
+from models.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS, SERVICE_TYPES
 from dashboard.state import FilterState
 from models.export_audit import recent_exports

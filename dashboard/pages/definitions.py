@@ -7,7 +7,7 @@ import dash
 from dash import html
 
 from dashboard.components.common import page_heading
-from dashboard.formatting import format_value
+from models.formatting import format_value
 from models.metrics import REGISTRY, Metric, Thresholds
 from models.thresholds import deployment_thresholds
 

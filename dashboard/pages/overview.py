@@ -10,6 +10,7 @@ from dashboard import sections
 from dashboard.components.common import page_heading
 from dashboard.components.page import filtered_page, register_filtered_page
 from dashboard.state import FilterState
+from models.headlines import OVERVIEW_TILES
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · Homeward", order=0,
                    description="The intermediate care system at a glance.")
@@ -21,7 +22,7 @@ FILTERS = ("icb", "place", "hwb", "dates", "at")
 def content(state: FilterState) -> list[Any]:
     scope, as_at = sections.scope_facts(state)
     tiles, table, *charts, waits = sections.build_all([
-        lambda: sections.tiles(sections.OVERVIEW_TILES, state, row_id=f"{PREFIX}-tiles"),
+        lambda: sections.tiles(OVERVIEW_TILES, state, row_id=f"{PREFIX}-tiles"),
         lambda: sections.hwb_table(PREFIX, state),
         lambda: sections.nctr_trend(PREFIX, state), lambda: sections.discharges_by_pathway(PREFIX, state),
         lambda: sections.delay_reasons(PREFIX, state), lambda: sections.occupancy_by_service_type(PREFIX, state),

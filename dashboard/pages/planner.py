@@ -17,7 +17,7 @@ from dashboard import sections
 from dashboard.components.common import empty_state, page_heading
 from dashboard.components.outlook import outlook_panel
 from dashboard.components.page import filtered_page, register_filtered_page
-from dashboard.figures import GRAPH_CONFIG, SERIES_COLOURS, _figure
+from models.charts import GRAPH_CONFIG, SERIES_COLOURS, _figure
 from dashboard.labels import PATHWAY_SHORT
 from dashboard.state import FilterState
 from planner.report import FIELDS, WHAT_IFS, result_csv, what_ifs

@@ -21,12 +21,13 @@ from plotly.io.json import to_json_plotly
 from dashboard import data, sections
 from models.cache import shared_view
 from dashboard.components.common import guarded
-from dashboard.formatting import format_age, format_time
+from models.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS
 from dashboard.state import FilterState
 from models import settings
 from models.db import get_engine
 from models.freshness import stale_feeds
+from models.headlines import OVERVIEW_TILES
 
 dash.register_page(__name__, path="/wall", name="Wall", title="Wall · Homeward", nav=False, order=20,
                    description="Kiosk view for wall screens.")
@@ -82,7 +83,7 @@ def _alerts_banner(state: FilterState) -> html.Div | None:
 def panels(state: FilterState, dark: bool) -> list[Any]:
     """Everything that refreshes: tiles, charts, the table; plain data in, fresh components out."""
     tiles, trend, reasons, table = sections.build_all([
-        lambda: sections.tiles(sections.OVERVIEW_TILES, state, size="wall", row_id=f"{PREFIX}-tiles"),
+        lambda: sections.tiles(OVERVIEW_TILES, state, size="wall", row_id=f"{PREFIX}-tiles"),
         lambda: sections.nctr_trend(PREFIX, state, font_size=26, dark=dark),
         lambda: sections.delay_reasons(PREFIX, state, font_size=26, dark=dark, limit=8),
         lambda: sections.hwb_table(PREFIX, state),

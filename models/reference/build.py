@@ -253,6 +253,30 @@ def build_hwbs(source: Path, icb_codes: set[str]) -> HwbBuild:
     return HwbBuild(hwbs=hwbs, aliases=aliases, splits=splits, spanning=spanning)
 
 
+# --- population -------------------------------------------------------------
+
+# mySociety's `pop-2020`: ONS mid-2020 population estimates per authority (the 2023 unitaries carry the sum
+# of the districts they replaced). An aliased authority's residents are counted in the HWB it reports into,
+# as its cases are: the rate's numerator and denominator cover the same people.
+POPULATION_COLUMN, POPULATION_YEAR = "pop-2020", 2020
+
+
+def build_population(source: Path, hwbs: list[tuple[str, str, str]]) -> list[tuple[str, int, int]]:
+    """(hwb_code, population, year) for every HWB, aliased authorities folded into their HWB."""
+    by_gss: dict[str, int] = {}
+    for r in _read_csv(source / LA_FILE):
+        if r["nation"] == "England" and r["current-authority"] == "True" and r[POPULATION_COLUMN]:
+            by_gss[r["gss-code"]] = round(float(r[POPULATION_COLUMN]))
+    total: Counter[str] = Counter()
+    for gss in [h[0] for h in hwbs] + list(HWB_ALIASES):
+        _expect(gss in by_gss, f"HWB {gss}: no population in the mySociety register")
+        total[HWB_ALIASES.get(gss, gss)] += by_gss[gss]
+    england = sum(total.values())
+    # ONS mid-2020 estimate for England: 56,550,138; a different sum means rows were lost or counted twice
+    _expect(england == 56_550_138, f"HWB populations sum to {england:,}, not England's 56,550,138")
+    return [(code, total[code], POPULATION_YEAR) for code, _name, _icb in hwbs]
+
+
 # --- acute trusts -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -379,6 +403,7 @@ def build(source: Path, sitrep_dir: Path, out: Path) -> list[str]:
         f"hwbs: {_write_csv(out / 'hwbs.csv', ['hwb_code', 'name', 'icb_code'], hwb.hwbs)}",
         f"hwb aliases: {_write_csv(out / 'hwb_aliases.csv', ['code', 'hwb_code', 'name'], hwb.aliases)}",
         f"split rows: {_write_csv(out / 'hwb_icb_splits.csv', ['lad_code', 'lad_name', 'hwb_code', 'icb_code', 'lsoa_count'], hwb.splits)}",
+        f"hwb populations: {_write_csv(out / 'hwb_population.csv', ['hwb_code', 'population', 'year'], build_population(source, hwb.hwbs))}",
         f"acute trusts: {_write_csv(out / 'trusts.csv', ['trust_code', 'name', 'icb_code', 'region_code'], trusts)}",
     ]
     report += [f"trust override: {n}" for n in notes]

@@ -28,6 +28,12 @@ scope = "icb:QWO"
 per = "hwb"
 above = 0.5
 for_minutes = 0
+
+[[rule]]
+name = "occupancy_high"
+metric = "occupancy_rate"
+scope = "national"
+above = 0.95
 """)
     monkeypatch.setenv("HOMEWARD_ALERTS", str(rules))
     evaluate(duck_store, load_config(), parse_time("at", "2024-03-10T12:00"))
@@ -93,6 +99,8 @@ def test_alerts_page_and_wall_banner_content(client: FlaskClient, duck_store: sa
         banner_qwo = _text(wall._alerts_banner(FilterState.from_args({"icb": "QWO"})))
         banner_leeds = wall._alerts_banner(FilterState.from_args({"hwb": LEEDS}))
     assert f"FIRING waits hwb:{BRADFORD} 2 0.5" in page
+    # no service reports before 30 March: no value, said in words, never taken for ok
+    assert "NO DATA occupancy_high national no value: the metric has no data for this scope 0.95" in page
     assert ("waits: No longer meet criteria to reside in icb:QWO (each HWB apart) is above 0.5; tell nobody, "
             "again every 24 hours while it lasts.") in page
     assert "No notification yet." in page and "Silence an alert" in page

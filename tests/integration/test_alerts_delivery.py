@@ -263,14 +263,56 @@ above = 0.5
 channels = ["bureau"]
 """)
     config = load_config()
-    evaluate(fixture_store, config, at("2024-03-10T12:00"))
+
+    def check(when: str) -> None:
+        evaluate(fixture_store, config, at(when))
+        deliver_due(fixture_store, config, at(when))
+
+    check("2024-03-10T12:00")
     inst = load_instances(fixture_store)["occupancy_high|national"]
     assert (inst.state, inst.value, inst.threshold) == ("no_data", None, 0.5)
+    check("2024-03-10T12:05")  # still without data: told once on entering, never again while it lasts
+    check("2024-03-11T12:05")
     # 1 April 12:00 London, reports within 24 hours: S1 09:00 (42 of 42+3+1), S2 31 March 12:30 (18 of 18+0+1),
     # S4 10:00 (30 of 30+4+2); S3's is older → (42+18+30) / (46+19+36) = 90 / 101
-    evaluate(fixture_store, config, at("2024-04-01T12:00"))
+    check("2024-04-01T12:00")
     inst = load_instances(fixture_store)["occupancy_high|national"]
     assert inst.state == "firing" and inst.value == pytest.approx(90 / 101)
+    # 5 April: every report is older than 24 hours: without data again, told again (a new entry)
+    check("2024-04-05T12:00")
+    check("2024-04-05T12:30")
+    assert load_instances(fixture_store)["occupancy_high|national"].state == "no_data"
+    told = [m for m in smtp.box.messages if "occupancy_high" in m["Subject"]]  # (bradford_waits fires meanwhile)
+    assert [m["Subject"] for m in told] == [
+        "[Homeward] NO DATA: occupancy_high (1 scope)", "[Homeward] FIRING: occupancy_high (1 scope)",
+        "[Homeward] NO DATA: occupancy_high (1 scope)"]
+    text = told[0].get_payload()[0].get_payload(decode=True).decode()
+    assert ("NO DATA · England · no value: the metric has no data for this scope (threshold 50.0%) · "
+            "since Sun 10 Mar 2024 12:00") in text
+    page = told[0].get_payload()[1].get_payload(decode=True).decode()
+    assert "NO DATA: Occupancy" in page and "no value: the metric has no data for this scope" in page
+
+
+def test_no_data_in_the_check_command_output(duck_store: sa.Engine, smtp: SmtpServer, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    metric_fixture.load(duck_store)
+    write_rules(tmp_path, monkeypatch, extra="""
+[[rule]]
+name = "occupancy_high"
+metric = "occupancy_rate"
+scope = "national"
+above = 0.5
+channels = ["bureau"]
+""")
+    db.dispose_all()  # the command is another process on the same DuckDB file
+    done = subprocess.run([sys.executable, "app.py", "alerts", "check", "--at", "2024-03-10T12:00"], cwd=ROOT,
+                          env=os.environ, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    line = next(li for li in done.stdout.splitlines() if li.startswith("occupancy_high"))
+    assert line.split()[:5] == ["occupancy_high", "national", "no_data", "-", "0.5"]
+    assert line.endswith("no value: the metric has no data for this scope")
+    assert "notification occupancy_high via bureau: sent" in done.stdout
+    assert [m["Subject"] for m in smtp.box.messages] == ["[Homeward] NO DATA: occupancy_high (1 scope)"]
 
 
 def test_stale_feed_alerts_with_no_rule(fixture_store: sa.Engine, smtp: SmtpServer, tmp_path: Path,

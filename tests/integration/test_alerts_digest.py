@@ -52,20 +52,28 @@ def test_digest_figures_by_hand_and_as_the_metrics_layer(store_with_digest: sa.E
     f = dg.figures(store_with_digest, digest, at)
     # Discharged on 31 March (London): E (pathway 3). G left at 00:30 BST on 1 April. Nobody on 24 March.
     assert f.discharges == {"0": (0, 0), "1": (0, 0), "2": (0, 0), "3": (1, 0)}
-    assert f.discharges_total == (1, 1)
+    assert f.discharges_total == (1, 1)  # 1 yesterday, +1 on the Sunday before
     # Waiting at 12:00 on 1 April: D only (ready 6 March, never discharged); a week before, D as well → change 0
     assert f.nctr == (1, 0)
     # D has waited 26 whole days (6 March → 1 April); on 25 March 19 → 21+ goes 0 → 1
     assert f.over_21d == (1, 1)
     # P1 vacant: S1's 09:00 report, 3 accepting (S5 reports from 2 April); P2: S2 has 0, S3's report is over 24 h old
-    assert (f.p1_vacant, f.p2_vacant) == (3, 0)
-    assert [(code, v) for code, _, v in f.top_hwbs] == [(BRADFORD, 1)]
+    # a week before (25 March) no service had reported yet: the layer's sum over none is 0, so +3 and no change
+    assert (f.p1_vacant, f.p2_vacant) == ((3, 3), (0, 0))
+    # D waits in Bradford (population 542,128): 1 × 100,000 / 542,128
+    assert [(t.code, t.waiting, t.population) for t in f.top_hwbs] == [(BRADFORD, 1, 542_128)]
+    assert f.top_hwbs[0].per_100k == pytest.approx(100_000 / 542_128)
     assert f.alerts == [] and f.stale == ["vacancy", "hub_cases"]  # the fixture has no ingest runs
     # the same questions asked of the metrics layer directly
     one = lambda m, **kw: run_query(store_with_digest, MetricQuery(metric=m, at=at, **kw)).rows  # noqa: E731
     assert one("nctr_count")[0]["value"] == f.nctr[0]
     assert one("nctr_over_21d")[0]["value"] == f.over_21d[0]
-    assert one("vacant_accepting", where={"pathway": ("1",)})[0]["value"] == f.p1_vacant
+    assert one("vacant_accepting", where={"pathway": ("1",)})[0]["value"] == f.p1_vacant[0]
+    from models.geography import get_geography
+    from models.population import per_100k
+
+    by_hwb = run_query(store_with_digest, MetricQuery(metric="nctr_count", at=at, by=("hwb",)))
+    assert per_100k(by_hwb, get_geography(store_with_digest))[0]["value"] == f.top_hwbs[0].per_100k
     from datetime import date
 
     assert one("discharges", from_=date(2024, 3, 31), to=date(2024, 4, 1), by=("pathway",)) == [
@@ -89,9 +97,10 @@ def test_digest_email_sent_and_looked_at(store_with_digest: sa.Engine, tmp_path:
     assert msg["Subject"] == "Homeward morning digest: All areas in the store, Mon 01 Apr 2024"
     parts = {p.get_content_type(): p for p in msg.walk()}
     text = parts["text/plain"].get_payload(decode=True).decode()
-    assert "Waiting to leave hospital (NCTR) now: 1 (" in text and "Waiting 21+ days: 1 (+1 over the week)" in text
-    assert "P1 slots vacant: 3" in text and "  Pathway 3: 1 (+1)" in text
-    assert "per 100,000 population not available" in text
+    assert "People waiting to leave hospital (NCTR): 1, no change vs a week ago" in text
+    assert "Of them, waiting 21 days or more: 1, +1 vs a week ago (worse)" in text
+    assert "P1 home care slots free now: 3, +3 vs a week ago (better)" in text and "  Pathway 3: 1, +1 (better)" in text
+    assert "  1. Bradford: 0.2 per 100,000 (1 waiting, population 542,128)" in text
     png = parts["image/png"].get_payload(decode=True)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     # the HTML as a mail client shows it: the cid: image inlined, rendered by headless Chromium

@@ -101,9 +101,9 @@ def test_migration_is_one_transaction(store: sa.Engine, monkeypatch: pytest.Monk
     assert rows(store, LAST) == EXPECTED
 
 
-def test_fresh_store_is_created_at_schema_6(duck_store: sa.Engine) -> None:
+def test_fresh_store_is_created_at_schema_7(duck_store: sa.Engine) -> None:
     assert rows(duck_store, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(db.SCHEMA_VERSION),)]
-    assert db.SCHEMA_VERSION == 6 and _has_column(duck_store)
+    assert db.SCHEMA_VERSION == 7 and _has_column(duck_store)
     assert all(_has_column(duck_store, name) for name in FIGURES)
 
 
@@ -135,7 +135,7 @@ def test_schema_5_store_gets_the_alert_tables(store: sa.Engine) -> None:
         conn.execute(sa.text("DROP TABLE alert_instance"))
         conn.execute(meta.update().where(meta.c.key == "schema_version").values(value="5"))
     db.create_schema(store)
-    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("6",)]
+    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(db.SCHEMA_VERSION),)]
     assert rows(store, "SELECT count(*) FROM alert_instance") == [(0,)]
     assert rows(store, "SELECT count(*) FROM alert_notification") == [(0,)]
 
@@ -149,6 +149,20 @@ def test_schema_5_store_gets_the_access_tables(store: sa.Engine) -> None:
             conn.execute(sa.text(f"DROP TABLE {name}"))
         conn.execute(meta.update().where(meta.c.key == "schema_version").values(value="5"))
     db.create_schema(store)
-    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [("6",)]
+    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(db.SCHEMA_VERSION),)]
     accounts.add_account(store, "ann", "viewer", "hwb:E08000035", "a long enough password")
     assert accounts.verify_password(store, "ann", "a long enough password").scope == ("hwb:E08000035",)
+
+
+def test_schema_6_store_gets_hwb_population(store: sa.Engine) -> None:
+    """Schema 7 adds hwb_population only: `init` makes the table and the reference load fills it."""
+    from models.geography import get_geography, invalidate_geography, load_reference
+
+    with store.begin() as conn:
+        conn.execute(sa.text("DROP TABLE hwb_population"))
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value="6"))
+    db.create_schema(store)
+    load_reference(store)  # what `app.py init` runs after create_schema
+    invalidate_geography(store)
+    assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(db.SCHEMA_VERSION),)]
+    assert get_geography(store).hwbs[LEEDS].population == 798_786

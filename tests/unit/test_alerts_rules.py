@@ -32,7 +32,10 @@ def test_states_ok_pending_firing_resolved_and_no_data() -> None:
     inst, due = step(inst, obs(False), T0 + timedelta(minutes=30))
     assert (inst.state, inst.resolved_at, due) == ("resolved", T0 + timedelta(minutes=30), ["resolved"])
     inst, due = step(inst, obs(None, value=None), T0 + timedelta(minutes=31))
-    assert (inst.state, inst.value, due) == ("no_data", None, [])
+    # told once on entering no_data (Grafana's default), keyed by when: it may come back in the same episode
+    assert (inst.state, inst.value, due) == ("no_data", None, ["no_data-2024-03-10T12:31"])
+    inst, due = step(inst, obs(None, value=None), T0 + timedelta(minutes=31, seconds=30))
+    assert (inst.state, due) == ("no_data", [])  # never repeated while it lasts
     inst, due = step(inst, obs(True, for_minutes=0), T0 + timedelta(minutes=32))
     assert (inst.state, inst.episode, due) == ("firing", 2, ["firing"])  # no wait: fires at once, a new episode
 

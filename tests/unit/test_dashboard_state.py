@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from dashboard.formatting import format_change, format_value
+from models.formatting import format_change, format_value
 from dashboard.state import FilterState
 from models.periods import LONDON
 
@@ -53,7 +53,7 @@ def _result(periods: list[str], window: tuple[date, date]) -> object:
 
 def test_a_period_still_being_counted_is_marked_so_far() -> None:
     """A day (week, month) that `at` falls inside is drawn as counted so far, not read as a fall."""
-    from dashboard.figures import lines, stacked_bars
+    from models.charts import lines, stacked_bars
     from dashboard.sections import _partial_last
 
     days = ["2024-03-04", "2024-03-05", "2024-03-06"]

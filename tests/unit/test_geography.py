@@ -156,3 +156,13 @@ def test_places_file_errors_leave_store_unchanged(duck_store: sa.Engine, tmp_pat
         load_reference(duck_store)
     assert _counts(duck_store) == before
     assert geography.get_geography(duck_store).hwbs["E08000035"].place == "E08000035"
+
+
+def test_population_per_hwb(store: sa.Engine) -> None:
+    """mySociety's pop-2020 (ONS mid-2020 estimates), read by hand from the register; an aliased authority's
+    residents are counted in the HWB it reports into, as its cases are."""
+    geo = get_geography(store)
+    assert geo.hwbs["E08000035"].population == 798_786  # Leeds
+    assert geo.hwbs["E09000012"].population == 280_941 + 10_938  # Hackney + City of London
+    assert geo.hwbs["E06000052"].population == 573_299 + 2_226  # Cornwall + Isles of Scilly
+    assert sum(h.population or 0 for h in geo.hwbs.values()) == 56_550_138  # England, mid-2020

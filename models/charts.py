@@ -1,5 +1,8 @@
 """Rows from the metrics layer → Plotly figures. Pure functions: no queries, no arithmetic on figures.
 
+Here, not in dashboard/, because the pages and the morning digest's PNG (alerts/) draw the same charts and
+both may import models/ only. Figures are plain dicts: nothing here imports plotly.
+
 Style: NHS identity colours, large readable type, a pattern as well as a
 colour for each series (colour is never the only signal), no Plotly logo.
 """

@@ -1,4 +1,4 @@
-"""How numbers and levels are written on screen: one place, so every page agrees.
+"""How numbers and levels are written: one place, so every page, alert and digest agrees.
 
 Rules (from the brief): thousands separators, one decimal for days, % for
 rates, and a RAG level always written in words beside its colour.
