@@ -11,8 +11,19 @@ By stage: `api` (types, errors, parsers, versions) → `prepare` (validation, pe
 `plan` (statement cache, parameters) → `execute` (one query) / `batching` (several) → `shape` (rows).
 """
 from models.query.api import (
-    FEED_SOURCE, RESERVED, MetricQuery, MetricResult, QueryError, UnknownMetric, check_bounds, data_version,
-    feed_versions, get_metric, parse_day, parse_time, source_version,
+    FEED_SOURCE,
+    RESERVED,
+    MetricQuery,
+    MetricResult,
+    QueryError,
+    UnknownMetric,
+    check_bounds,
+    data_version,
+    feed_versions,
+    get_metric,
+    parse_day,
+    parse_time,
+    source_version,
 )
 from models.query.batching import run_queries
 from models.query.execute import _execute, _fetch, compiled_select, run_query
@@ -20,7 +31,24 @@ from models.query.prepare import _known_codes
 from models.query.shape import empty_value
 
 __all__ = [
-    "FEED_SOURCE", "RESERVED", "MetricQuery", "MetricResult", "QueryError", "UnknownMetric", "check_bounds",
-    "compiled_select", "data_version", "empty_value", "feed_versions", "get_metric", "parse_day", "parse_time",
-    "run_queries", "run_query", "source_version", "_execute", "_fetch", "_known_codes",
+    "FEED_SOURCE",
+    "RESERVED",
+    "MetricQuery",
+    "MetricResult",
+    "QueryError",
+    "UnknownMetric",
+    "_execute",
+    "_fetch",
+    "_known_codes",
+    "check_bounds",
+    "compiled_select",
+    "data_version",
+    "empty_value",
+    "feed_versions",
+    "get_metric",
+    "parse_day",
+    "parse_time",
+    "run_queries",
+    "run_query",
+    "source_version",
 ]

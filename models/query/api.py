@@ -3,23 +3,31 @@
 (`parse_time`, `parse_day`, `check_bounds`) and the data versions that key the caches."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from models import settings
 from models.metrics import (
-    REGISTRY, Metric,
+    REGISTRY,
+    Metric,
 )
 from models.periods import (
-    EARLIEST, GRAINS, LATEST, LONDON, UTC, bucket_count, default_window,
-    london_midnight_utc, to_naive_utc,
+    EARLIEST,
+    GRAINS,
+    LATEST,
+    LONDON,
+    UTC,
+    bucket_count,
+    default_window,
+    london_midnight_utc,
+    to_naive_utc,
 )
 from models.tables import ingest_run
-
 
 RESERVED = ("at", "from", "to", "grain", "by")
 
@@ -62,7 +70,7 @@ class MetricQuery:
 
     @staticmethod
     def from_params(metric: str, params: Mapping[str, Sequence[str] | str], *,
-                    ignore: Iterable[str] = ()) -> "MetricQuery":
+                    ignore: Iterable[str] = ()) -> MetricQuery:
         """Build and validate a query from URL / CLI strings (`by` comma-separated; repeated values = either)."""
         spec = get_metric(metric)
         ignored = set(ignore)

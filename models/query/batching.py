@@ -3,25 +3,31 @@ can share one, and counts over several windows from one select by day."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
+import models.query as _package
 from models.metrics import (
-    REGISTRY, Count, Open, Ratio, Share,
+    REGISTRY,
+    Count,
+    Open,
+    Ratio,
+    Share,
 )
 from models.periods import (
     build_periods,
 )
-import models.query as _package
 from models.query.api import MetricQuery, MetricResult
 from models.query.cases import _event_column
 from models.query.compile import _compile
 from models.query.execute import _result, _run_one
 from models.query.intervals import _interval, _open_rows
 from models.query.plan import _PERIOD_REF, _params, _plan
-from models.query.prepare import _Prepared, _prepare
+from models.query.prepare import _prepare, _Prepared
+
 
 def _batch_key(prep: _Prepared) -> tuple[Any, ...] | None:
     """Queries with the same key can share one select (None: this one runs alone)."""
@@ -112,7 +118,7 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery],
 _MAX_DAYS = 92
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _by_day(name: str) -> bool:
     """A count, or a rate of counts, of cases by one event time that reads no period column but its bounds."""
     metric = REGISTRY[name]

@@ -2,7 +2,8 @@
 out, the joins and each dimension's column, the span filter and the event column of a metric."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement

@@ -2,23 +2,50 @@
 a SQLAlchemy select with named bound parameters (filled by `models.query.plan._params`) out."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from models.dialects import latest
 from models.metrics import (
-    REGISTRY, Count, DailyMean, Mean, Open, Overlap, PublishedRatio, PublishedSum, Percentile, Ratio, Share, Sum,
+    REGISTRY,
+    Count,
+    DailyMean,
+    Mean,
+    Open,
+    Overlap,
+    Percentile,
+    PublishedRatio,
+    PublishedSum,
+    Ratio,
+    Share,
+    Sum,
     SumRatio,
 )
-from models.dialects import latest
 from models.periods import (
-    PERIOD_COLUMNS, period_param, periods_table,
+    PERIOD_COLUMNS,
+    period_param,
+    periods_table,
 )
-from models.tables import CASE_DATES, capacity_report, hub_case, hwb, service, sitrep_value
-from models.query.cases import _case_dims, _case_joins, _event_column, _join_case_dims, _span_filter
-from models.query.intervals import _OpenMember, _open_select
+from models.query.cases import (
+    _case_dims,
+    _case_joins,
+    _event_column,
+    _join_case_dims,
+    _span_filter,
+)
+from models.query.intervals import _open_select, _OpenMember
+from models.tables import (
+    CASE_DATES,
+    capacity_report,
+    hub_case,
+    hwb,
+    service,
+    sitrep_value,
+)
 
 # --- compilation -----------------------------------------------------------
 
@@ -58,7 +85,7 @@ class _Constants:
 def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n_periods: int,
              by: tuple[str, ...], filter_keys: tuple[str, ...], grain: str | None = None,
              interval: bool = False, period_columns: frozenset[str] | None = None,
-             ) -> tuple[sa.Select, list[str], tuple["_OpenMember", ...] | None]:
+             ) -> tuple[sa.Select, list[str], tuple[_OpenMember, ...] | None]:
     """The select for a query's shape. Every value that varies between queries of the same shape
     is a named bound parameter, filled by `_params`: the periods' `p{i}_{column}`, the filter
     values `w_{key}` (expanding: any number of values), the sitrep `feeds`, and for a case
@@ -206,7 +233,7 @@ def _bucket(day: ColumnElement[Any], grain: str) -> ColumnElement[Any]:
         return sa.cast(day - first, sa.Integer)
     if grain == "week":
         return sa.cast(sa.func.floor(sa.cast(day - first, sa.Integer) / 7.0), sa.Integer)
-    months = lambda d: sa.cast(sa.extract("year", d), sa.Integer) * 12 + sa.cast(sa.extract("month", d), sa.Integer)  # noqa: E731
+    months = lambda d: sa.cast(sa.extract("year", d), sa.Integer) * 12 + sa.cast(sa.extract("month", d), sa.Integer)
     return months(day) - months(first)
 
 

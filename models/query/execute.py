@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from models import deadline
 import models.query as _package
+from models import deadline
 from models.query.api import MetricQuery, MetricResult, _data_version
 from models.query.intervals import _interval, _open_rows
-from models.query.plan import _Plan, _params, _plan
-from models.query.prepare import _Prepared, _prepare
+from models.query.plan import _params, _Plan, _plan
+from models.query.prepare import _prepare, _Prepared
 from models.query.shape import _shape_rows
+
 
 def _fetch(engine: Engine, plan: _Plan, params: dict[str, Any],
            gate: AbstractContextManager[Any] | None = None) -> tuple[list[dict[str, Any]], int]:

@@ -3,23 +3,26 @@
 out: the select and how to read it."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from models.metrics import (
-    REGISTRY, Open, Overlap,
-)
 from models.dialects import seconds_between
-from models.periods import (
-    PERIOD_COLUMNS, Period, period_param,
+from models.metrics import (
+    REGISTRY,
+    Open,
+    Overlap,
 )
-from models.tables import hub_case
-from typing import TYPE_CHECKING
-
+from models.periods import (
+    PERIOD_COLUMNS,
+    Period,
+    period_param,
+)
 from models.query.cases import _case_dims, _case_joins, _join_case_dims, _span_filter
+from models.tables import hub_case
 
 if TYPE_CHECKING:
     from models.query.prepare import _Prepared
@@ -160,7 +163,7 @@ def _open_events(g: Any, members: Sequence[_OpenMember], n: int, by: Sequence[st
             .group_by(*dims, index))
 
 
-def _interval(prep: "_Prepared") -> bool:
+def _interval(prep: _Prepared) -> bool:
     """Whether `_open_select` answers this query: an `Open` measure over several instants in order, or an
     `Overlap` over several periods end to end (what `build_periods` and the look back give)."""
     measure, periods = prep.metric.measure, prep.periods
@@ -181,7 +184,7 @@ def _open_rows(members: Sequence[_OpenMember], group_dims: Sequence[str], period
     counts has no row (the same as grouping by period)."""
     n = len(periods)
     ref = periods[0].start
-    secs = lambda t: (t - ref).total_seconds()  # noqa: E731
+    secs = lambda t: (t - ref).total_seconds()
     out: list[list[dict[str, Any]]] = []
     for i, m in enumerate(members):
         tallies: dict[tuple[Any, ...], tuple[list[int], list[float]]] = {}

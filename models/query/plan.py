@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -15,7 +16,8 @@ from models.metrics import (
     Metric,
 )
 from models.periods import (
-    Period, period_params,
+    Period,
+    period_params,
 )
 from models.query.api import _DATA_VERSION
 from models.query.compile import _compile

@@ -2,21 +2,35 @@
 with ICB / place as HWBs through `models.access.restrict`, and the periods). No SQL is built here."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from models.metrics import (
-    Metric, Share,
-)
 from models.geography import Geography, get_geography, invalidate_geography
-from models.periods import (
-    GRAINS, LONDON, UTC, Period, build_periods,
+from models.metrics import (
+    Metric,
+    Share,
 )
-from models.vocab import AGE_BANDS, DELAY_REASONS, IC_OUTCOMES, NOT_RECORDED, SERVICE_TYPES, SITREP_LEVELS
+from models.periods import (
+    GRAINS,
+    LONDON,
+    UTC,
+    Period,
+    build_periods,
+)
 from models.query.api import MetricQuery, QueryError, check_bounds, get_metric
+from models.vocab import (
+    AGE_BANDS,
+    DELAY_REASONS,
+    IC_OUTCOMES,
+    NOT_RECORDED,
+    SERVICE_TYPES,
+    SITREP_LEVELS,
+)
+
 
 def _validate_values(engine: Engine, metric: Metric, where: Mapping[str, tuple[str, ...]]) -> dict[str, list[Any]]:
     """Check filter values against the vocabularies and the reference geography; return typed values."""
@@ -121,7 +135,9 @@ def _prepare(engine: Engine, q: MetricQuery) -> _Prepared:
         raise QueryError("lookback_days", "a look back is for a snapshot metric without a grain")
     at = (q.at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     window = check_bounds(at, q.from_, q.to, q.grain, metric.source)
-    from models.access import restrict  # (models.access builds on this module's QueryError)
+    from models.access import (
+        restrict,  # (models.access builds on this module's QueryError)
+    )
 
     where = _as_hwbs(engine, metric, restrict(engine, _validate_values(engine, metric, q.where),
                                               has_hwb="hwb" in metric.dimensions))

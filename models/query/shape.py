@@ -5,16 +5,24 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-
 from models.metrics import (
-    Count, DailyMean, Metric, Open, Overlap, PublishedRatio, Ratio, Share, Sum,
+    Count,
+    DailyMean,
+    Metric,
+    Open,
+    Overlap,
+    PublishedRatio,
+    Ratio,
+    Share,
+    Sum,
     SumRatio,
 )
 from models.periods import (
     Period,
 )
-from models.vocab import NOT_RECORDED
 from models.query.api import MetricQuery, get_metric
+from models.vocab import NOT_RECORDED
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
