@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from alerts.rules import AlertsConfigError, Digest, load_config
 from alerts.states import firing_in_scope, store_time
-from models import settings
+from models import settings, thresholds
 from models.formatting import RAG_SYMBOL, RAG_WORDS, format_change, format_value
 from models.freshness import stale_feeds
 from models.geography import Geography, get_geography
@@ -31,7 +31,6 @@ from models.metrics import REGISTRY
 from models.periods import LONDON, london_date_of
 from models.population import highest_per_100k
 from models.query import MetricQuery, MetricResult, run_queries
-from models import thresholds
 from models.tables import alert_notification
 
 log = logging.getLogger("homeward.alerts")

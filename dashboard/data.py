@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Mapping, Sequence
 
-from models.cache import cached_queries
 from dashboard.state import FilterState
+from models.cache import cached_queries
+from models.db import get_engine
 from models.geography import Geography, get_geography
 from models.headlines import TREND_DAYS, TileSpec
-from models.db import get_engine
 from models.metrics import REGISTRY, Metric
 from models.periods import london_date_of
 from models.query import MetricQuery, MetricResult
 from models.thresholds import rag
-
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,15 @@ from typing import Any, Callable, Mapping, Sequence
 from dash import dcc, html
 
 from dashboard import data
-from models import charts as figures
-from models.cache import cached_rows, cached_value
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col
 from dashboard.components.tile import tile, tile_row
-from models.formatting import format_time
 from dashboard.labels import DELAY_REASON_LABELS, PATHWAY_SHORT, SERVICE_TYPES
 from dashboard.state import FilterState
+from models import charts as figures
+from models.cache import cached_rows, cached_value
 from models.cases import longest_waits
 from models.db import get_engine
+from models.formatting import format_time
 
 
 def _nothing(rows: Sequence[Mapping[str, Any]]) -> bool:

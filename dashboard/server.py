@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
-from dash import Input, Output, State, ALL, dcc, html
+from dash import ALL, Input, Output, State, dcc, html
 
 from dashboard.cache import make_cache
 from dashboard.concurrency import mark_request_started

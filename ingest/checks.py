@@ -15,7 +15,8 @@ of March (01:00-01:59) is read with the offset in force before the change
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime
 from typing import Literal, Sequence
 

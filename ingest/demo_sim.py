@@ -26,7 +26,13 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from ingest.demo_world import (
-    DISCHARGES_PER_100K_PER_DAY, HWB_BY_CODE, HWBS, MEAN_STAY_DAYS, PATHWAY_MIX, Hwb, Service,
+    DISCHARGES_PER_100K_PER_DAY,
+    HWB_BY_CODE,
+    HWBS,
+    MEAN_STAY_DAYS,
+    PATHWAY_MIX,
+    Hwb,
+    Service,
     build_services,
 )
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from sqlalchemy.engine import Engine
 
-from models.query import QueryError
+from models.errors import QueryError
 
 ROLES: tuple[str, ...] = ("viewer", "analyst", "case_worker", "admin")  # each may do what those before it may
 SCOPE_KINDS: tuple[str, ...] = ("icb", "place", "hwb")

@@ -34,8 +34,8 @@ from models.dialects import latest
 from models.periods import london_date_of, london_midnight_utc
 from models.query import MetricQuery, MetricResult, QueryError, check_bounds, parse_time
 from models.query import _known_codes as known_geography_codes  # the metrics layer's own check: one rule
-from models.vocab import AGE_BANDS, NOT_RECORDED, SITREP_LEVELS
 from models.tables import capacity_report, hub_case, hwb, service, sitrep_value, trust
+from models.vocab import AGE_BANDS, NOT_RECORDED, SITREP_LEVELS
 
 LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc

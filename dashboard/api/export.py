@@ -29,8 +29,8 @@ from typing import Any, Iterator
 
 from sqlalchemy.engine import Engine
 
-from models import datasets, deadline
 from dashboard.export_table import FORMATS, SUPPRESSED, XLSX_MAX_DATA_ROWS, ExportTable
+from models import datasets, deadline
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

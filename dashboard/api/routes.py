@@ -22,10 +22,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
-from models import export_audit as audit
 from dashboard.api.export import build_to_tempfile, fast_file, iter_csv, iter_file, iter_json, pg_csv_stream
 from dashboard.export_table import FORMATS, ExportTable, open_table
 from models import access, accounts, datasets, settings
+from models import export_audit as audit
 from models.db import get_engine
 from models.deadline import QueryTimeout
 from models.query import MetricQuery, QueryError, UnknownMetric, data_version
@@ -244,7 +244,8 @@ def ingest(feed: str) -> flask.Response:
     (as `app.py ingest --json`): 200 for ok, unchanged and partial (see `status`), 400 for failed.
     In the embedded form the server holds the store, so this is how deliveries arrive while it runs."""
     from ingest.base import FeedContext, run_delivery, utc_now
-    from ingest.feeds import FEEDS as DELIVERED_FEEDS, get_feed
+    from ingest.feeds import FEEDS as DELIVERED_FEEDS
+    from ingest.feeds import get_feed
 
     access.require("admin", "delivering a feed")  # the central policy (ROLE_RULES) says so too: a second wall
     if feed not in DELIVERED_FEEDS:

@@ -8,10 +8,10 @@ import dash_ag_grid as dag
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from models.charts import GRAPH_CONFIG
-from models.query import QueryError
 from models.access import Forbidden
+from models.charts import GRAPH_CONFIG
 from models.deadline import QueryTimeout
+from models.query import QueryError
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.components.common import guarded
-from models.charts import GRAPH_CONFIG, SERIES_COLOURS, _figure
 from dashboard.labels import PATHWAY_SHORT
 from dashboard.state import FilterState
+from models.charts import GRAPH_CONFIG, SERIES_COLOURS, _figure
 from models.periods import london_date_of
 from planner.outlook import DISCHARGE_BAND, OUTLOOK_DAYS, outlook
 

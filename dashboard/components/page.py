@@ -8,7 +8,11 @@ from dash import Output, callback, html
 from plotly.io.json import to_json_plotly
 
 from dashboard.components.filters import (
-    filter_bar, filter_inputs, register_filter_callbacks, state_from_inputs, sync_target,
+    filter_bar,
+    filter_inputs,
+    register_filter_callbacks,
+    state_from_inputs,
+    sync_target,
 )
 from dashboard.state import FilterState
 

@@ -11,7 +11,13 @@ from dash import html
 
 from dashboard.data import TileData
 from models.formatting import (
-    RAG_SHORT, RAG_SYMBOL, RAG_WORDS, format_change, format_value, is_missing, unit_label,
+    RAG_SHORT,
+    RAG_SYMBOL,
+    RAG_WORDS,
+    format_change,
+    format_value,
+    is_missing,
+    unit_label,
 )
 
 

@@ -12,8 +12,8 @@ from alerts.delivery import history, kind_words
 from alerts.rules import FEED_RULE, AlertsConfigError, load_config
 from alerts.states import NO_DATA_MEANING, load_instances, silence
 from dashboard.components.common import guarded, page_heading
-from models.formatting import format_time
 from models.db import get_engine
+from models.formatting import format_time
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="Alerts · Homeward", order=10,
                    description="Alerts firing and pending, who was told, and the rules.")

@@ -22,14 +22,14 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from models import charts as figures
-from models.cache import cached_query
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col, page_heading
 from dashboard.components.tile import tile, tile_row
 from dashboard.data import TileData
-from models.formatting import format_value
 from dashboard.state import parse_at, parse_date
+from models import charts as figures
 from models import settings
+from models.cache import cached_query
+from models.formatting import format_value
 from models.geography import Geography
 from models.query import MetricQuery, MetricResult
 

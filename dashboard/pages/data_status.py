@@ -10,13 +10,13 @@ from dash import html
 from dashboard.components.common import grid, guarded, number_col, page_heading
 from dashboard.concurrency import run_parallel
 from dashboard.data import geography
-from models.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS, SERVICE_TYPES
 from dashboard.state import FilterState
-from models.export_audit import recent_exports
 from models.cache import cached_rows, cached_value
 from models.datasets import services_not_reporting
 from models.db import get_engine
+from models.export_audit import recent_exports
+from models.formatting import format_age, format_time
 from models.freshness import feed_run_summary, freshness_from_summary, log_version, recent_rejects, recent_runs
 
 dash.register_page(__name__, path="/data", name="Data status", title="Data status · Homeward", order=8,

@@ -17,7 +17,13 @@ import dash_ag_grid as dag
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
 from dashboard.components.common import page_heading
-from dashboard.components.filters import filter_bar, filter_inputs, register_filter_callbacks, state_from_inputs, sync_target
+from dashboard.components.filters import (
+    filter_bar,
+    filter_inputs,
+    register_filter_callbacks,
+    state_from_inputs,
+    sync_target,
+)
 from dashboard.state import FilterState
 
 dash.register_page(__name__, path="/export", name="Export", title="Export data · Homeward", order=80,
@@ -106,8 +112,8 @@ def _cell(v: Any) -> Any:
 def preview(dataset: str, pairs: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     """First rows of the export (column defs, rows, a note), through the same code as the download;
     cached on the view and the data version (an unpinned "now" view for a minute)."""
-    from models.cache import cached_value
     from models import access
+    from models.cache import cached_value
 
     # The same roles as the download (dashboard.auth.ROLE_RULES); asked before the cache, which is per scope.
     need = "case_worker" if dataset == "cases" else "analyst"

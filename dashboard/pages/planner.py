@@ -17,9 +17,9 @@ from dashboard import sections
 from dashboard.components.common import empty_state, page_heading
 from dashboard.components.outlook import outlook_panel
 from dashboard.components.page import filtered_page, register_filtered_page
-from models.charts import GRAPH_CONFIG, SERIES_COLOURS, _figure
 from dashboard.labels import PATHWAY_SHORT
 from dashboard.state import FilterState
+from models.charts import GRAPH_CONFIG, SERIES_COLOURS, _figure
 from planner.report import FIELDS, WHAT_IFS, result_csv, what_ifs
 
 dash.register_page(__name__, path="/planner", name="Planner", title="Planner · Homeward", order=7,

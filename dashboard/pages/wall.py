@@ -15,17 +15,16 @@ from typing import Any
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
-
 from plotly.io.json import to_json_plotly
 
 from dashboard import data, sections
-from models.cache import shared_view
 from dashboard.components.common import guarded
-from models.formatting import format_age, format_time
 from dashboard.labels import FEED_LABELS
 from dashboard.state import FilterState
 from models import settings
+from models.cache import shared_view
 from models.db import get_engine
+from models.formatting import format_age, format_time
 from models.freshness import stale_feeds
 from models.headlines import OVERVIEW_TILES
 

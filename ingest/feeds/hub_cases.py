@@ -26,8 +26,16 @@ from ingest.checks import Check, Field, Validation, order_check, sql_str
 from ingest.feeds.geography_lookup import hwb_codes
 from ingest.feeds.vacancy import require_columns
 from ingest.formats import Tabular, read_delivery, write_delivery
-from ingest.pseudonym import (Pseudonymiser, holds_nhs_number, is_valid_nhs_number, mask, normalise, scrub_bytes,
-                              scrub_column, valid_check_digits)
+from ingest.pseudonym import (
+    Pseudonymiser,
+    holds_nhs_number,
+    is_valid_nhs_number,
+    mask,
+    normalise,
+    scrub_bytes,
+    scrub_column,
+    valid_check_digits,
+)
 from models.dialects import london_date
 from models.tables import CASE_DATES
 

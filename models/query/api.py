@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from models import settings
+from models.errors import QueryError, UnknownMetric
 from models.metrics import (
     REGISTRY,
     Metric,
@@ -30,22 +31,6 @@ from models.periods import (
 from models.tables import ingest_run
 
 RESERVED = ("at", "from", "to", "grain", "by")
-
-
-class QueryError(ValueError):
-    """A bad query: `param` names what was wrong (HTTP 400, CLI exit 2)."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
-        self.message = message
-
-    def to_json(self) -> dict[str, str]:
-        return {"error": self.message, "parameter": self.param}
-
-
-class UnknownMetric(QueryError):
-    """No such metric (HTTP 404)."""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from models.export_audit import recent_exports
 from models.datasets import CASE_COLUMNS
+from models.export_audit import recent_exports
 from models.query import MetricQuery, run_query
 from tests.integration.api_seed import AT_PARAM, LEEDS, seed
 

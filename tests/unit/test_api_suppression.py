@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.suppression import MetricShape, applies_to, shape_of, suppress_count, suppress_metric_row
 from models.metrics import REGISTRY
+from models.suppression import MetricShape, applies_to, shape_of, suppress_count, suppress_metric_row
 
 COUNT = MetricShape(value_is_count=True, is_ratio=False)
 RATIO = MetricShape(value_is_count=False, is_ratio=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from models.formatting import format_change, format_value
 from dashboard.state import FilterState
+from models.formatting import format_change, format_value
 from models.periods import LONDON
 
 
@@ -53,8 +53,8 @@ def _result(periods: list[str], window: tuple[date, date]) -> object:
 
 def test_a_period_still_being_counted_is_marked_so_far() -> None:
     """A day (week, month) that `at` falls inside is drawn as counted so far, not read as a fall."""
-    from models.charts import lines, stacked_bars
     from dashboard.sections import _partial_last
+    from models.charts import lines, stacked_bars
 
     days = ["2024-03-04", "2024-03-05", "2024-03-06"]
     window = (date(2024, 3, 4), date(2024, 3, 7))

@@ -10,8 +10,8 @@ from typing import Any
 import plotly
 import sqlalchemy as sa
 
-from models.export_audit import record_export
 from ingest.base import RunSummary, finish_run, record_unchanged, start_run
+from models.export_audit import record_export
 from models.tables import reject
 
 

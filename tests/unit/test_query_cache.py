@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 import models.cache
-from models.cache import cached_queries
 from ingest.base import RunSummary, finish_run, start_run
 from models import tables as t
+from models.cache import cached_queries
 from models.query import MetricQuery
 from tests import metric_fixture
 from tests.metric_fixture import L

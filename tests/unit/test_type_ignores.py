@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SKIP = {".venv", "node_modules", "out", ".git"}
 # Being rewritten on another branch as this rule lands; its two bare ignores go there. Empty once merged.
-PENDING = {"models/query.py"}
+PENDING = {"models/query/compile.py"}  # until its measures are typed (issue 13)
 IGNORE = re.compile(r"#\s*type:\s*ignore")
 EXPLAINED = re.compile(r"#\s*type:\s*ignore\[[a-z0-9-]+(,\s*[a-z0-9-]+)*\]\s+#\s*\S")
 
