@@ -215,7 +215,10 @@ def render(f: DigestFigures, digest: Digest, link_base: str) -> tuple[str, str, 
     top = [f"{i}. {t.name}: {_rate(t.per_100k)} per 100,000 ({_n(t.waiting)} waiting, population {t.population:,})"
            for i, t in enumerate(f.top_hwbs, 1)]
     alerts = [f"{rule} ({scope})" for rule, scope in f.alerts]
-    rag_text = lambda r: f" [{RAG_WORDS[r.rag]}]" if r.rag else ""
+
+    def rag_text(r: Line) -> str:
+        return f" [{RAG_WORDS[r.rag]}]" if r.rag else ""
+
     text = "\n".join(
         [subject, f"As at {when} (London); yesterday = {day}.", ""]
         + [("  " if r.minor else "") + f"{r.label}: {r.value}" + (f", {r.change}" if r.change else "") + rag_text(r)

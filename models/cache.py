@@ -173,7 +173,11 @@ class Cache:
                 self.flights.release([k])
 
 
-_current: Callable[[], Cache | None] = lambda: None
+def _no_cache() -> Cache | None:
+    return None
+
+
+_current: Callable[[], Cache | None] = _no_cache  # outside a web request: no cache
 
 
 def install(current: Callable[[], Cache | None]) -> None:
