@@ -16,7 +16,7 @@ import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator, cast
+from typing import Any, Callable, Iterator, TypeVar, cast
 
 POLL_SECONDS = 0.25  # how often a running select checks whether its client has gone
 
@@ -159,3 +159,59 @@ def watched(dbapi_conn: Any) -> Iterator[None]:
     end, gone = limit
     with _watching(end, gone, _interrupter(dbapi_conn)):
         yield
+
+
+_T = TypeVar("_T")
+_END = object()
+
+
+class Budget:
+    """What is left of the request's time limit, for store work read out after the request handler has
+    returned (an export streamed to its client, or written to a file and then sent).
+
+    Only the time the store spends producing rows counts against it: not the time the client takes to
+    read them, nor the export's own writing, so a large export to a slow client is not cut off while a
+    store that stalls still is. Taken while the request runs (`budget()`); without a limit it does nothing.
+    """
+
+    def __init__(self, left: float | None, gone: Callable[[], bool] | None) -> None:
+        self.left, self.gone = left, gone
+        self._interrupt: Callable[[], None] = lambda: None
+
+    def attach(self, dbapi_conn: Any) -> None:
+        """The connection the rows come from: the one interrupted when the budget runs out."""
+        if self.left is not None:
+            self._interrupt = _interrupter(dbapi_conn)
+
+    def timed(self, items: Iterator[_T]) -> Iterator[_T]:
+        """`items` (whose store work runs as each is asked for), stopped with QueryTimeout when the budget
+        is spent or the client has gone."""
+        return items if self.left is None else self._timed(items)
+
+    def _timed(self, items: Iterator[_T]) -> Iterator[_T]:
+        try:
+            while True:
+                if self.gone is not None and _has_gone(self.gone):
+                    raise QueryTimeout("the client went away")
+                began = time.monotonic()
+                try:
+                    with _watching(began + cast(float, self.left), self.gone, lambda: self._interrupt()):
+                        item = next(items, _END)
+                finally:
+                    self.left = cast(float, self.left) - (time.monotonic() - began)
+                if item is _END:
+                    return
+                yield cast(_T, item)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+
+def budget() -> Budget:
+    """The running request's time limit (none outside a web request), carried to where its rows are read."""
+    limit = _deadline.get()
+    if limit is None:
+        return Budget(None, None)
+    end, gone = limit
+    return Budget(end - time.monotonic(), gone)
