@@ -134,6 +134,7 @@ def test_a_stream_whose_client_goes_ends_with_one_log_line(pg_store: sa.Engine, 
     stopped = [rec for rec in caplog.records if "stopped" in rec.getMessage()]
     assert len(stopped) == 1 and stopped[0].exc_info is None, [rec.getMessage() for rec in caplog.records]
     assert "client went away" in stopped[0].getMessage()
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR or rec.exc_info]
     assert datasets_still_answer(pg_store)
 
 
