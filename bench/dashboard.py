@@ -7,6 +7,13 @@
 Needs the national store from `bench/metrics.py` (bench/out/national.duckdb). It is copied to a
 temporary folder first: starting the server loads the reference geography into the store.
 
+Everyone signs in as they would on a real server (local sign-in, the default): the copy gets an
+account and a wall token through the CLI (`app.py users add`, `app.py tokens create`), as an
+administrator would make them; analysts and the per-page client sign in at /signin, and each wall
+screen opens /wall?token=… once, all before anything is timed. The account is a case worker with
+national scope: the role that sees every section (the list of people waiting too), so each page does
+all the work it did before sign-in.
+
 (a) For every page, the request the browser waits on after the shell: Dash's
 `/_dash-update-component` call that renders the page for its URL (the pages
 router callback), plus the wall's refresh tick, a filter change on the
@@ -55,6 +62,9 @@ CACHED_TARGET_MS = 20.0
 LOAD_P95_TARGET_MS = 300.0
 PAGES = ("/", "/capacity", "/flow", "/delays", "/outcomes", "/benchmark", "/data", "/definitions", "/export", "/wall")
 ICBS = ("QWO", "QOP", "QMF", "QHM", "QE1", "QKK")  # a few real ICBs (West Yorkshire, Greater Manchester, ...)
+USER = "bench-user"
+PASSWORD = "bench-password-not-secret"
+WALL_TOKEN_NAME = "bench-wall"
 
 
 # --- store and environment ---------------------------------------------------------------------
@@ -68,7 +78,43 @@ def prepare_store(workdir: Path) -> dict[str, str]:
     print(f"copied the national store to {target} in {time.perf_counter() - t0:.1f} s", flush=True)
     return {"HOMEWARD_DATA_DIR": str(workdir), "HOMEWARD_DB_URL": f"duckdb:///{target}",
             "HOMEWARD_PSEUDO_KEY": "bench-key-not-secret", "HOMEWARD_FEEDS": str(workdir / "feeds.toml"),
-            "HOMEWARD_LOG_LEVEL": "WARNING"}
+            "HOMEWARD_LOG_LEVEL": "WARNING", "HOMEWARD_AUTH": "local"}
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT, env={**os.environ, **env},
+                          input=stdin, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"app.py {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def create_sign_ins(env: dict[str, str]) -> str:
+    """The account and a wall token, made with the CLI before anything holds the store; the token."""
+    t0 = time.perf_counter()
+    _cli(env, "users", "add", USER, "--role", "case_worker", "--scope", "national", "--password-stdin",
+         stdin=PASSWORD + "\n")
+    out = _cli(env, "tokens", "create", WALL_TOKEN_NAME, "--kind", "wall", "--role", "viewer", "--scope", "national")
+    print(f"made the account and a wall token in {time.perf_counter() - t0:.1f} s", flush=True)
+    return out.strip().splitlines()[-1]  # the token is printed alone on the last line
+
+
+def _signed_in(status: int, location: str, what: str) -> None:
+    """Sign-in answers with a redirect: to where the user was going, never back to /signin."""
+    if status != 302 or location.startswith("/signin") or "/signin?" in location:
+        sys.exit(f"{what} did not sign in (HTTP {status}, to {location or 'nowhere'})")
+
+
+FAILED_SECTION = ("could not be loaded", "Could not show this")  # dashboard.components.common's words
+
+
+def failed_section(text: str) -> str | None:
+    """The words around a section's failure in a rendered page, or None when every section drew."""
+    for phrase in FAILED_SECTION:
+        at = text.find(phrase)
+        if at >= 0:
+            return text[max(0, at - 120):at + 200]
+    return None
 
 
 # --- Dash callback payloads ----------------------------------------------------------------------
@@ -130,7 +176,8 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def bench_pages(env: dict[str, str], cold_runs: int, cached_runs: int) -> list[tuple[str, list[float], list[float]]]:
+def bench_pages(env: dict[str, str], wall_token: str, cold_runs: int,
+                cached_runs: int) -> list[tuple[str, list[float], list[float]]]:
     os.environ.update(env)
     from dashboard.cache import EXTENSION_KEY
     from dashboard.server import build_app
@@ -139,7 +186,12 @@ def bench_pages(env: dict[str, str], cold_runs: int, cached_runs: int) -> list[t
     init_store()  # as `serve` does: schema checked, reference geography loaded
     app = build_app()
     server = app.server
-    client = server.test_client()
+    client = server.test_client()  # the analyst's browser
+    r = client.post("/signin", data={"username": USER, "password": PASSWORD, "next": "/"})
+    _signed_in(r.status_code, r.headers.get("Location", ""), "the analyst")
+    wall_client = server.test_client()  # a wall screen's browser
+    r = wall_client.get(f"/wall?token={wall_token}&at={AT}")
+    _signed_in(r.status_code, r.headers.get("Location", ""), "the wall screen")
     client.get("/")  # Dash's first request: index, layout and dependencies are set up
     cmap = {d["output"]: d for d in json.loads(client.get("/_dash-dependencies").data)}
     cache = server.extensions[EXTENSION_KEY]
@@ -151,14 +203,15 @@ def bench_pages(env: dict[str, str], cold_runs: int, cached_runs: int) -> list[t
     cases.append(("/export preview", export_payload(cmap)))
 
     def post(body: dict[str, Any]) -> float:
+        on_the_wall = "wall-panel" in body["output"] or body["inputs"][0].get("value") == "/wall"
         t0 = time.perf_counter()
-        response = client.post("/_dash-update-component", json=body)
+        response = (wall_client if on_the_wall else client).post("/_dash-update-component", json=body)
         elapsed = (time.perf_counter() - t0) * 1000
         if response.status_code not in (200, 204):
             raise RuntimeError(f"{response.status_code}: {response.data[:300]!r}")
-        text = response.get_data(as_text=True)
-        if "could not be loaded" in text or "Could not show this" in text:
-            raise RuntimeError(f"a section failed: {text[:300]}")
+        failed = failed_section(response.get_data(as_text=True))
+        if failed:
+            raise RuntimeError(f"a section failed: …{failed}…")
         return elapsed
 
     # One untimed pass so imports, the geography and the store's buffers are warm.
@@ -232,15 +285,16 @@ def _timed(session: Any, recorder: Recorder, kind: str, method: str, url: str, *
         ms = (time.perf_counter() - t0) * 1000
         ok = response.status_code in (200, 204)
         detail = "" if ok else f"HTTP {response.status_code} {response.text[:120]}"
-        if ok and ("could not be loaded" in response.text or "Could not show this" in response.text):
-            ok, detail = False, "a section failed"
+        failed = failed_section(response.text) if ok else None
+        if failed:
+            ok, detail = False, f"a section failed: {failed[100:220]}"
         recorder.add(Sample(kind, ms, ok, detail, t0 - recorder.t0))
     except Exception as exc:  # noqa: BLE001 - counted as an error
         recorder.add(Sample(kind, (time.perf_counter() - t0) * 1000, False, f"{type(exc).__name__}: {exc}",
                             t0 - recorder.t0))
 
 
-def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wall_interval: float,
+def run_load(env: dict[str, str], wall_token: str, duration: float, walls: int, analysts: int, wall_interval: float,
              max_requests: int, warm_up: float = 0.0) -> dict[str, Any]:
     import requests
 
@@ -255,14 +309,35 @@ def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wa
         deadline = time.time() + 120
         while True:
             try:
-                if requests.get(f"{base}/_dash-layout", timeout=5).status_code == 200:
+                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:  # open without sign-in
                     break
             except requests.RequestException:
                 pass
             if proc.poll() is not None or time.time() > deadline:
                 sys.exit(f"the server did not start; see {log_path}")
             time.sleep(0.5)
-        deps = requests.get(f"{base}/_dash-dependencies", timeout=10).json()
+
+        def analyst_session() -> requests.Session:
+            session = requests.Session()
+            r = session.post(f"{base}/signin", data={"username": USER, "password": PASSWORD, "next": "/"},
+                             allow_redirects=False, timeout=30)
+            _signed_in(r.status_code, r.headers.get("Location", ""), "an analyst")
+            return session
+
+        def wall_session(args: dict[str, str]) -> requests.Session:
+            session = requests.Session()
+            r = session.get(f"{base}/wall", params={"token": wall_token, **args}, allow_redirects=False, timeout=30)
+            _signed_in(r.status_code, r.headers.get("Location", ""), "a wall screen")
+            return session
+
+        # Every screen and analyst signs in before the clock starts, as they would have before a restart.
+        t0 = time.perf_counter()
+        wall_scopes = [{"at": AT}, {"at": AT, "theme": "dark"}, {"at": AT, "icb": "QOP"}, {"at": AT, "icb": "QMF"},
+                       {"at": AT, "hwb": "E08000035"}]
+        wall_sessions = [wall_session(wall_scopes[i % len(wall_scopes)]) for i in range(walls)]
+        analyst_sessions = [analyst_session() for _ in range(analysts)]
+        print(f"{walls} wall screens and {analysts} analysts signed in in {time.perf_counter() - t0:.1f} s", flush=True)
+        deps = (analyst_sessions or wall_sessions)[0].get(f"{base}/_dash-dependencies", timeout=10).json()
         cmap = {d["output"]: d for d in deps}
         recorder = Recorder()
         stop = threading.Event()
@@ -274,11 +349,8 @@ def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wa
                 count["n"] += 1
                 return count["n"] <= max_requests
 
-        wall_scopes = [{"at": AT}, {"at": AT, "theme": "dark"}, {"at": AT, "icb": "QOP"}, {"at": AT, "icb": "QMF"},
-                       {"at": AT, "hwb": "E08000035"}]
-
         def wall(i: int) -> None:
-            session = requests.Session()
+            session = wall_sessions[i]
             args = wall_scopes[i % len(wall_scopes)]
             # a wall loads its page once, then refreshes in place
             if budget():
@@ -297,7 +369,7 @@ def run_load(env: dict[str, str], duration: float, walls: int, analysts: int, wa
                          "referrals", "delay_bed_days", "ic_length_of_stay_days", "home_91d_rate"]
 
         def analyst(i: int) -> None:
-            session = requests.Session()
+            session = analyst_sessions[i]
             rng = random.Random(i)
             while not stop.is_set() and budget():
                 roll = rng.random()
@@ -399,13 +471,14 @@ def main() -> int:
     missing: list[str] = []
     try:
         env = prepare_store(workdir)
+        wall_token = create_sign_ins(env)
         if args.part in ("load", "both"):
             # first, while nothing in this process holds the store (DuckDB: one process per file)
-            missing += print_load(run_load(env, args.duration, args.walls, args.analysts, args.wall_interval,
-                                           args.max_requests, args.warm_up))
+            missing += print_load(run_load(env, wall_token, args.duration, args.walls, args.analysts,
+                                           args.wall_interval, args.max_requests, args.warm_up))
         if args.part in ("pages", "both"):
             print("\nper page, in process (cold = query cache cleared):", flush=True)
-            missing += print_pages(bench_pages(env, args.cold_runs, args.cached_runs))
+            missing += print_pages(bench_pages(env, wall_token, args.cold_runs, args.cached_runs))
     finally:
         log = workdir / "server.log"
         if log.exists() and "Traceback" in log.read_text(errors="replace"):

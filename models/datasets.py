@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from models import settings
+from models import deadline, settings
 from models.access import restrict
 from models.db import is_duckdb
 from models.dialects import latest
@@ -564,7 +564,15 @@ def iter_chunks(engine: Engine, q: DatasetQuery, chunk_size: int = 10_000) -> It
     # cheap top-N, so both keep the stated order.
     ordered = not (is_duckdb(engine) and q.limit is None)
     stmt = dataset_select(q, ordered=ordered)
+    # Taken now, in the request: the rows may be read after its handler has returned (a streamed export).
+    limit = deadline.budget()
+    return limit.timed(_chunks(engine, stmt, chunk_size, limit))
+
+
+def _chunks(engine: Engine, stmt: sa.Select[Any], chunk_size: int,
+            limit: deadline.Budget) -> Iterator[list[tuple[Any, ...]]]:
     with engine.connect() as conn:
+        limit.attach(conn.connection)  # what the request's time limit interrupts
         result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(stmt)
         try:
             for part in result.partitions(chunk_size):

@@ -13,6 +13,12 @@ however many rows an export holds:
   temporary file, then streams it. A sheet holds at most 1,048,576 rows, so a
   bigger export continues on "data 2", "data 3" … rather than failing.
 
+Store work stays under the request's time limit (models.deadline) however the rows go out: the
+fast paths' COPY and Arrow reads as the request runs, and the rows read after its handler has returned
+(PostgreSQL's COPY stream, `iter_chunks`) on what was left of it then, counting only the store's time.
+Past it before a byte is sent, the request is a 504 and no file is left; once a download has begun, it
+ends where it is with one log line (a JSON export then lacks its closing brackets).
+
 Every export states whether small-number suppression was applied: the
 `X-Homeward-Suppression` header, the XLSX "about" sheet, the Parquet schema
 metadata and the JSON envelope.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import tempfile
 from datetime import date, datetime, timezone
@@ -31,7 +38,9 @@ from sqlalchemy.engine import Engine
 
 from dashboard.export_table import FORMATS, SUPPRESSED, XLSX_MAX_DATA_ROWS, ExportTable
 from models import datasets, deadline
+from models.deadline import QueryTimeout
 
+log = logging.getLogger(__name__)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -62,8 +71,26 @@ def _csv_cell(v: Any) -> Any:
     return csv_safe(v)
 
 
+def stopped_at_the_limit(body: Iterator[bytes], table: ExportTable, fmt: str) -> Iterator[bytes]:
+    """`body`; past the time limit (or with the client gone) before its first block, QueryTimeout goes up
+    (the route answers 504); after it, the status has been sent, so the download ends here, logged once."""
+    sent = 0
+    try:
+        for block in body:
+            sent += len(block)
+            yield block
+    except QueryTimeout as exc:
+        if not sent:
+            raise
+        log.warning("stopped the %s export of %s after %d bytes: %s", fmt, table.dataset, sent, exc)
+
+
 def iter_csv(table: ExportTable) -> Iterator[bytes]:
     """CSV, one encoded chunk at a time (the caller closes the table when the stream ends)."""
+    return stopped_at_the_limit(_csv_blocks(table), table, "csv")
+
+
+def _csv_blocks(table: ExportTable) -> Iterator[bytes]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([c.name for c in table.columns])
@@ -87,6 +114,10 @@ def _json_cell(v: Any) -> Any:
 
 def iter_json(table: ExportTable) -> Iterator[bytes]:
     """`{"dataset", "as_of", "data_version", "suppression", "filters", "columns", "rows": [{...}]}`, streamed."""
+    return stopped_at_the_limit(_json_blocks(table), table, "json")
+
+
+def _json_blocks(table: ExportTable) -> Iterator[bytes]:
     head = table.about()
     head["columns"] = [{"name": c.name, "type": c.type, "meaning": c.meaning} for c in table.columns]
     yield (json.dumps(head)[:-1] + ', "rows": [').encode("utf-8")
@@ -119,17 +150,19 @@ def write_parquet(table: ExportTable, path: str) -> None:
     import pyarrow.parquet as pq
 
     schema = _arrow_schema(table)
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for chunk in table.counted():
-            cols = list(zip(*chunk)) if chunk else [() for _ in table.columns]
-            arrays = [
-                pa.array([None if v is SUPPRESSED else v for v in col], type=schema.field(i).type)
-                for i, col in enumerate(cols)
-            ]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-        if table.rows == 0:
-            writer.write_table(schema.empty_table())
-    table.close()
+    try:
+        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+            for chunk in table.counted():
+                cols = list(zip(*chunk)) if chunk else [() for _ in table.columns]
+                arrays = [
+                    pa.array([None if v is SUPPRESSED else v for v in col], type=schema.field(i).type)
+                    for i, col in enumerate(cols)
+                ]
+                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            if table.rows == 0:
+                writer.write_table(schema.empty_table())
+    finally:  # stopped part-way (the time limit): the cursor goes back at once, and the caller drops the file
+        table.close()
 
 
 def write_xlsx(table: ExportTable, path: str) -> None:
@@ -405,17 +438,20 @@ def pg_csv_stream(table: ExportTable) -> Iterator[bytes] | None:
     """For a PostgreSQL table dataset: the CSV as `COPY … TO STDOUT` produces it (started, not yet read).
 
     The COPY runs when the generator is first advanced (the route primes it, so a
-    failing query is an HTTP error); the rows are counted from the COPY's status.
+    failing query is an HTTP error); the rows are counted from the COPY's status. It is
+    read under what is left of the request's time limit (`deadline.Budget`).
     """
     if table.query is None or table.engine is None or table.engine.dialect.name != "postgresql":
         return None
     sql, params = _compiled(table.engine, _fast_select(table))
     copy_sql = f"COPY ({_pg_csv_select(table, sql)}) TO STDOUT WITH (FORMAT csv, HEADER true)"
     engine = table.engine
+    limit = deadline.budget()  # taken now: the COPY is read after the route has returned
 
     def blocks() -> Iterator[bytes]:
         with engine.connect() as conn:
             raw = conn.connection.driver_connection
+            limit.attach(raw)
             with raw.cursor() as cur:
                 with cur.copy(copy_sql, params) as copy:
                     for data in copy:
@@ -423,7 +459,8 @@ def pg_csv_stream(table: ExportTable) -> Iterator[bytes] | None:
                 table.rows = max(0, int(cur.rowcount or 0))
             conn.rollback()
 
-    return _crlf(_rebuffer(blocks()))
+    # Timed a ~1 MB block at a time: COPY hands over a row at a time.
+    return stopped_at_the_limit(_crlf(limit.timed(_rebuffer(blocks()))), table, "csv")
 
 
 def _rebuffer(blocks: Iterator[bytes], size: int = 1 << 20) -> Iterator[bytes]:
