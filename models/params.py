@@ -44,7 +44,7 @@ def _given(params: Params, key: str) -> list[str]:
     raw = params.get(key)
     if raw is None:
         return []
-    return [str(item) for item in ([raw] if isinstance(raw, str) else raw)]
+    return [str(item) for item in (raw if isinstance(raw, (list, tuple)) else [raw])]
 
 
 def values(params: Params, key: str) -> tuple[str, ...]:
