@@ -73,3 +73,11 @@ def test_not_recorded_means_no_value_in_exports_as_in_metrics(duck_store: sa.Eng
     assert q.where == {"delay_reason": ("MEDICAL",), "ic_outcome": ("NOT_RECORDED",)}
     sql = str(datasets.cases_select(q).compile(compile_kwargs={"literal_binds": True}))
     assert "coalesce(hub_case.ic_outcome, 'NOT_RECORDED') IN ('NOT_RECORDED')" in sql
+
+
+def test_every_filter_is_a_dimension_defined_once() -> None:
+    from models.metrics import REGISTRY
+
+    names = {d for m in REGISTRY.values() for d in m.dimensions} | {f for fs in datasets.DATASET_FILTERS.values()
+                                                                    for f in fs}
+    assert names <= set(DIMENSIONS)
