@@ -26,7 +26,7 @@ DEFAULT_WINDOW_DAYS = 28
 
 def _values(raw: Any) -> tuple[str, ...]:
     """URL values come as one string, a list (repeated key) or comma-separated text."""
-    return params.values({"v": raw}, "v")
+    return params.listed(raw)
 
 
 def _first(raw: Any) -> str | None:

@@ -40,21 +40,27 @@ class OutOfRange(QueryError):
     """A time or date off the range every query keeps to (HTTP 400; a page says so and drops it)."""
 
 
-def _given(params: Params, key: str) -> list[str]:
-    raw = params.get(key)
+def _given(raw: Any) -> list[str]:
+    """One parameter as given: absent, one value, or a list (a repeated key)."""
     if raw is None:
         return []
     return [str(item) for item in (raw if isinstance(raw, (list, tuple)) else [raw])]
 
 
+def listed(raw: Any) -> tuple[str, ...]:
+    """A list parameter's values (`by`, a filter): repeated and comma-separated values, stripped, de-duplicated
+    in order."""
+    return tuple(dict.fromkeys(v.strip() for item in _given(raw) for v in item.split(",") if v.strip()))
+
+
 def values(params: Params, key: str) -> tuple[str, ...]:
-    """A list parameter (`by`, a filter): repeated and comma-separated values, stripped, de-duplicated in order."""
-    return tuple(dict.fromkeys(v.strip() for item in _given(params, key) for v in item.split(",") if v.strip()))
+    """`listed` for the parameter `key`."""
+    return listed(params.get(key))
 
 
 def single(params: Params, key: str) -> str | None:
     """A parameter that takes one value (`at`, `from`, `grain`, `limit` …); empty values are not given."""
-    given = [v.strip() for v in _given(params, key) if v.strip()]
+    given = [v.strip() for v in _given(params.get(key)) if v.strip()]
     if len(given) > 1:
         raise QueryError(key, f"`{key}` takes one value, got {len(given)}")
     return given[0] if given else None
