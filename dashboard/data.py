@@ -16,8 +16,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Mapping, Sequence
 
 from dashboard.state import FilterState
+from models import access
 from models.cache import cached_queries
 from models.db import get_engine
+from models.dimensions import GEOGRAPHY, check_values
 from models.geography import Geography, get_geography
 from models.headlines import TREND_DAYS, TileSpec
 from models.metrics import REGISTRY, Metric
@@ -189,15 +191,17 @@ def with_zero_counts(names: Sequence[str], split: list[dict[Any, float | None]])
     return split
 
 
-def scope_hwbs(state: FilterState, geo: Geography) -> list[str] | None:
-    """The HWBs the filters select, or None when no geography filter is set (everything)."""
-    if state.hwb:
-        return list(state.hwb)
-    if state.place:
-        return sorted({h for p in state.place for h in geo.hwbs_in_place(p)})
-    if state.icb:
-        return sorted({h for i in state.icb for h in geo.hwbs_in_icb(i)})
-    return None
+def scope_hwbs(state: FilterState, geo: Geography | None = None) -> list[str] | None:
+    """The HWBs the filters select, or None when no geography filter is set (everything the principal may
+    see). The metrics layer's rule (`models.access.as_hwbs`): codes checked as a query checks them, ICB and
+    place as the HWBs they cover, all the filters together (their intersection), within the principal's
+    scope. `geo` is not needed (the geography comes from the store's cache); callers may still pass it."""
+    where = state.where(GEOGRAPHY)
+    if not where:
+        return None
+    engine = get_engine()
+    checked = {key: check_values(engine, key, values) for key, values in where.items()}
+    return list(access.as_hwbs(engine, checked)["hwb"])
 
 
 def scope_name(state: FilterState, geo: Geography) -> str:
@@ -213,8 +217,6 @@ def scope_name(state: FilterState, geo: Geography) -> str:
             names.append(short_icb_name(geo.icbs[code].name) if code in geo.icbs else code)
     if names:
         return ", ".join(names)
-    from models import access
-
     if not access.current().national:  # no filter: the principal's whole scope
         return access.scope_label(get_engine()).removeprefix("Scope: ")
     return "All areas in the store"

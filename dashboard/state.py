@@ -1,35 +1,32 @@
 """The filter state a page is showing, parsed from the URL query string.
 
 Every page's filters live in the URL (bookmark, share, reopen exactly), so
-this is the one translation from query-string values to metric filters.
+this is the one translation from query-string values to metric filters; values
+are read by `models.params` and normalised by `models.dimensions`, as the API
+and the exports read them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from models.periods import EARLIEST, LATEST, LONDON, london_date_of
+from models import params
+from models.dimensions import DIMENSIONS, GEOGRAPHY
+from models.errors import QueryError
+from models.periods import london_date_of
 
 UTC = timezone.utc
 # The filter bar's keys, in the order they appear in the URL.
 FILTER_KEYS: tuple[str, ...] = ("icb", "place", "hwb", "pathway", "service_type", "from", "to", "at")
-GEO_KEYS: tuple[str, ...] = ("icb", "place", "hwb")
+GEO_KEYS: tuple[str, ...] = GEOGRAPHY
+T = TypeVar("T")
 DEFAULT_WINDOW_DAYS = 28
 
 
 def _values(raw: Any) -> tuple[str, ...]:
     """URL values come as one string, a list (repeated key) or comma-separated text."""
-    if raw is None:
-        return ()
-    items: Iterable[Any] = raw if isinstance(raw, (list, tuple)) else [raw]
-    out: list[str] = []
-    for item in items:
-        for part in str(item).split(","):
-            part = part.strip()
-            if part and part not in out:
-                out.append(part)
-    return tuple(out)
+    return params.listed(raw)
 
 
 def _first(raw: Any) -> str | None:
@@ -37,37 +34,48 @@ def _first(raw: Any) -> str | None:
     return values[0] if values else None
 
 
+def _lenient(parse: Callable[[], T]) -> T | None:
+    """A page draws what it can read: a value the API would refuse with a 400 is dropped here."""
+    try:
+        return parse()
+    except QueryError:
+        return None
+
+
 def parse_date(raw: Any) -> date | None:
     text = _first(raw)
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return None
+    return _lenient(lambda: params.parse_day("from", text[:10])) if text else None
 
 
 def parse_at(raw: Any) -> datetime | None:
-    """ISO 8601; a time without an offset is London wall-clock time (as NHS users mean it).
-    A time off the calendar once in UTC (year 1 or 9999 with an offset) is the earliest/latest there is,
-    which `FilterState.problem` then refuses."""
+    """ISO 8601; a time without an offset is London wall-clock time (as NHS users mean it), read as
+    `models.params.parse_time` reads it. A time off the calendar once in UTC (year 1 or 9999 with an
+    offset) is the earliest/latest there is, which `FilterState.problem` then refuses."""
     text = _first(raw)
     if not text:
         return None
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return params.parse_time("at", text)
+    except params.OutOfRange:
+        return (datetime.min if text.lstrip().startswith("0001") else datetime.max).replace(tzinfo=UTC)
+    except QueryError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=LONDON)
+
+
+def _in_range(check: Callable[[], None]) -> bool:
     try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        return (datetime.min if parsed.year == 1 else datetime.max).replace(tzinfo=UTC)
+        check()
+    except params.OutOfRange:
+        return False
+    return True
 
 
-def _outside(day: date) -> bool:
-    return not EARLIEST <= day <= LATEST
+def _filter(args: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A filter's values as its dimension normalises them (`models.dimensions`); a value no metric could
+    match (a pathway other than 0-3) is dropped."""
+    dim = DIMENSIONS[name]
+    values = tuple(dim.normalise(v) for v in _values(args.get(name)))
+    return tuple(v for v in values if v in dim.vocabulary) if name == "pathway" else values
 
 
 def now_minute() -> datetime:
@@ -94,21 +102,21 @@ class FilterState:
     @classmethod
     def from_args(cls, args: Mapping[str, Any], *, default_days: int = DEFAULT_WINDOW_DAYS) -> "FilterState":
         extra = {k: str(_first(v) or "") for k, v in args.items() if k not in FILTER_KEYS}
-        span = f"{EARLIEST.isoformat()} .. {LATEST.isoformat()}"
+        span = params.SPAN
         from_, to, at = parse_date(args.get("from")), parse_date(args.get("to")), parse_at(args.get("at"))
-        problem = None
-        if at is not None and not EARLIEST <= at.date() < LATEST:
+        problem = None  # the same range as the API's (`models.params.check_bounds`), said in words
+        if at is not None and not _in_range(lambda: params.check_at(at)):
             problem, at = f"the time `at` must lie within {span}.", None
-        if to is not None and _outside(to):
+        if to is not None and not _in_range(lambda: params.check_day("to", to)):
             problem, to = f"the date `to` ({to.isoformat()}) must lie within {span}.", None
-        if from_ is not None and _outside(from_):
+        if from_ is not None and not _in_range(lambda: params.check_day("from", from_)):
             problem, from_ = f"the date `from` ({from_.isoformat()}) must lie within {span}.", None
         return cls(
-            icb=tuple(v.upper() for v in _values(args.get("icb"))),
-            place=_values(args.get("place")),
-            hwb=tuple(v.upper() for v in _values(args.get("hwb"))),
-            pathway=tuple(v for v in _values(args.get("pathway")) if v in ("0", "1", "2", "3")),
-            service_type=tuple(v.upper() for v in _values(args.get("service_type"))),
+            icb=_filter(args, "icb"),
+            place=_filter(args, "place"),
+            hwb=_filter(args, "hwb"),
+            pathway=_filter(args, "pathway"),
+            service_type=_filter(args, "service_type"),
             from_=from_,
             to=to,
             at=at,

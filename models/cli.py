@@ -7,25 +7,29 @@ import json
 import sys
 from typing import Any
 
+from models.errors import QueryError
 from models.metrics import REGISTRY
+from models.params import RESERVED
 
 
 def _params(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The command line as query-string parameters (`--where KEY=VALUE` a filter), which `MetricQuery.from_params`
+    reads with `models.params` as it reads the API's."""
     params: dict[str, list[str]] = {}
-    for key, value in (("at", args.at), ("from", args.from_), ("to", args.to), ("grain", args.grain), ("by", args.by)):
+    for key, value in zip(RESERVED, (args.at, args.from_, args.to, args.grain, args.by)):
         if value is not None:
             params[key] = [value]
     for item in args.where:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--where takes KEY=VALUE, got {item!r}")
+            raise QueryError("where", f"--where takes KEY=VALUE, got {item!r}")
         params.setdefault(key.strip(), []).append(value.strip())
     return params
 
 
 def run_query_command(args: argparse.Namespace) -> int:
     from models.db import ensure_store, get_engine
-    from models.query import MetricQuery, QueryError, run_query
+    from models.query import MetricQuery, run_query
 
     if args.format not in ("json", "csv"):
         print(f"error: --format must be json or csv, got {args.format!r}", file=sys.stderr)

@@ -18,7 +18,6 @@ The big datasets are read in chunks over a server-side cursor
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator, Literal, Mapping, Sequence
@@ -28,14 +27,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from models import deadline, settings
+from models import params as parsing
 from models.access import restrict
 from models.db import is_duckdb
 from models.dialects import latest
+from models.dimensions import DIMENSIONS, age_band, check_values
+from models.params import check_bounds
 from models.periods import london_date_of, london_midnight_utc
-from models.query import MetricQuery, MetricResult, QueryError, check_bounds, parse_time
-from models.query import _known_codes as known_geography_codes  # the metrics layer's own check: one rule
+from models.query import MetricQuery, MetricResult, QueryError
 from models.tables import capacity_report, hub_case, hwb, service, sitrep_value, trust
-from models.vocab import AGE_BANDS, NOT_RECORDED, SITREP_LEVELS
 
 LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
@@ -86,14 +86,11 @@ class DatasetQuery:
 
 # --- parameters ----------------------------------------------------------
 
-SITREP_FEEDS = ("nhse_acute_sitrep", "nhse_community_sitrep")
 MAX_LIMIT = 100_000
 # Parameters every dataset accepts that are not filters on rows.
 CONTROL_PARAMS = ("format", "limit")
 
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\- ]{0,63}$")
-
-# Which filters each dataset takes (besides at / from / to and CONTROL_PARAMS).
+# Which filters each dataset takes (besides at / from / to and CONTROL_PARAMS): dimensions (models.dimensions).
 DATASET_FILTERS: dict[str, tuple[str, ...]] = {
     "capacity": ("icb", "place", "hwb", "pathway", "service_type", "service_id"),
     "cases": ("icb", "place", "hwb", "pathway", "acute_site", "age_band", "delay_reason", "ic_outcome"),
@@ -110,62 +107,6 @@ DATASETS: dict[str, str] = {
 }
 
 
-def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
-    values = [v for v in params.get(name, []) if v != ""]
-    if len(values) > 1:
-        raise QueryError(name, f"give {name} once")
-    return values[0] if values else None
-
-
-def _date(params: Mapping[str, Sequence[str]], name: str) -> date | None:
-    raw = _single(params, name)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise QueryError(name, f"{name} must be a date YYYY-MM-DD, not {raw!r}") from None
-
-
-def _values(params: Mapping[str, Sequence[str]], name: str) -> tuple[str, ...]:
-    """Repeated and comma-separated values, de-duplicated in order."""
-    out: list[str] = []
-    for raw in params.get(name, []):
-        for part in raw.split(","):
-            part = part.strip()
-            if part and part not in out:
-                out.append(part)
-    return tuple(out)
-
-
-def _check_filter(engine: Engine, dataset: str, name: str, values: tuple[str, ...]) -> tuple[str, ...]:
-    """Validate one filter's values; codes are checked against the reference geography."""
-    for v in values:
-        if not _CODE.match(v):
-            raise QueryError(name, f"{v!r} is not a valid {name} value")
-    if name == "pathway" and dataset != "sitrep":
-        bad = [v for v in values if v not in ("0", "1", "2", "3")]
-        if bad:
-            raise QueryError("pathway", f"pathway must be 0, 1, 2 or 3, not {bad[0]!r}")
-    elif name == "age_band":
-        bad = [v for v in values if v not in AGE_BANDS]
-        if bad:
-            raise QueryError("age_band", f"age_band must be one of {', '.join(AGE_BANDS)}, not {bad[0]!r}")
-    elif name == "feed":
-        bad = [v for v in values if v not in SITREP_FEEDS]
-        if bad:
-            raise QueryError("feed", f"feed must be one of {', '.join(SITREP_FEEDS)}, not {bad[0]!r}")
-    elif name == "level":
-        values = tuple(v.lower() for v in values)
-        bad = [v for v in values if v not in SITREP_LEVELS]
-        if bad:
-            raise QueryError("level", f"level must be one of {', '.join(SITREP_LEVELS)}, not {bad[0]!r}")
-    elif name in ("icb", "hwb", "place"):
-        # Upper-cased, HWB aliases resolved, unknown codes refused — as for metrics.
-        values = tuple(known_geography_codes(engine, name, values))
-    return values
-
-
 def parse_dataset_params(engine: Engine, dataset: str, params: Mapping[str, Sequence[str]]) -> DatasetQuery:
     """Query-string values (as `request.args.to_dict(flat=False)`) → a DatasetQuery.
 
@@ -173,7 +114,7 @@ def parse_dataset_params(engine: Engine, dataset: str, params: Mapping[str, Sequ
     """
     if dataset not in DATASETS:
         raise UnknownDataset("dataset", f"unknown dataset {dataset!r}; one of {', '.join(DATASETS)}")
-    limit_raw = _single(params, "limit")
+    limit_raw = parsing.single(params, "limit")
     limit: int | None = None
     if limit_raw is not None:
         if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_LIMIT:
@@ -181,12 +122,12 @@ def parse_dataset_params(engine: Engine, dataset: str, params: Mapping[str, Sequ
         limit = int(limit_raw)
 
     if dataset == "metric":
-        name = _single(params, "name")
+        name = parsing.single(params, "name")
         if not name:
             raise QueryError("name", "the metric dataset needs name=<metric>")
         metric_params = {k: list(v) for k, v in params.items() if k not in ("name", *CONTROL_PARAMS)}
         mq = MetricQuery.from_params(name, metric_params)  # QueryError / UnknownMetric
-        at_raw = _single(params, "at")
+        at_raw = parsing.single(params, "at")
         at = _metric_at(mq, at_raw)
         where = {k: tuple(v) for k, v in sorted(metric_params.items()) if k not in ("at",)}
         return DatasetQuery(dataset, at=at, at_given=at_raw is not None, where=where, limit=limit, metric_query=mq)
@@ -198,19 +139,16 @@ def parse_dataset_params(engine: Engine, dataset: str, params: Mapping[str, Sequ
         if key not in allowed:
             raise QueryError(key, f"{dataset} exports take no parameter {key!r}; they take {', '.join(sorted(allowed))}")
 
-    at_raw = _single(params, "at")
-    at = parse_time("at", at_raw) if at_raw is not None else datetime.now(UTC).replace(microsecond=0)
-    from_, to = _date(params, "from"), _date(params, "to")
-    if from_ and to and from_ >= to:
-        raise QueryError("to", "to must be after from (the window is [from, to))")
+    given_at, from_, to = parsing.window(params)
+    at = given_at or datetime.now(UTC).replace(microsecond=0)
     check_bounds(at, from_, to, None)  # the same date range as metric queries
-    where: dict[str, tuple[str, ...]] = {}
+    filters: dict[str, tuple[str, ...]] = {}
     for name in DATASET_FILTERS[dataset]:
-        values = _values(params, name)
-        if values:
-            where[name] = _check_filter(engine, dataset, name, values)
-    restrict(engine, where, has_hwb=dataset != "sitrep")  # an explicit code outside the scope: OutOfScope now
-    return DatasetQuery(dataset, at=at, at_given=at_raw is not None, from_=from_, to=to, where=where, limit=limit)
+        values = parsing.values(params, name)
+        if values:  # upper-cased, HWB aliases resolved, unknown codes refused — as for metrics
+            filters[name] = tuple(check_values(engine, name, values))
+    restrict(engine, filters, has_hwb=dataset != "sitrep")  # an explicit code outside the scope: OutOfScope now
+    return DatasetQuery(dataset, at=at, at_given=given_at is not None, from_=from_, to=to, where=filters, limit=limit)
 
 
 def _metric_at(mq: MetricQuery, at_raw: str | None) -> datetime:
@@ -282,10 +220,6 @@ SITREP_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 
-def _age_band(age: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    return sa.case((age < 65, "18-64"), (age < 75, "65-74"), (age < 85, "75-84"), else_="85+")
-
-
 def _as_at(col: sa.ColumnElement[Any], at: datetime) -> sa.ColumnElement[Any]:
     """An event time, or NULL if it happened after `at` (events after `at` are ignored, as in the metrics)."""
     return sa.case((col <= at, col), else_=sa.null()).label(col.key)
@@ -293,6 +227,15 @@ def _as_at(col: sa.ColumnElement[Any], at: datetime) -> sa.ColumnElement[Any]:
 
 def _in(col: sa.ColumnElement[Any], values: tuple[Any, ...]) -> sa.ColumnElement[bool]:
     return col.in_(values)
+
+
+def _filtered(stmt: sa.Select[Any], source: str, where: Mapping[str, Sequence[str]]) -> sa.Select[Any]:
+    """Each filter as its dimension's value in `source` (`models.dimensions`: the column, a missing value
+    as NOT_RECORDED, an age as its band) among the values asked for."""
+    for name, values in where.items():
+        dim = DIMENSIONS[name]
+        stmt = stmt.where(dim.column(source).in_(dim.typed(values, source)))
+    return stmt
 
 
 def _known_services(at: datetime, where: Mapping[str, tuple[str, ...]], limit: int | None) -> sa.Select[Any]:
@@ -303,18 +246,7 @@ def _known_services(at: datetime, where: Mapping[str, tuple[str, ...]], limit: i
                        service.c.last_occupied, service.c.last_vacant_accepting, service.c.last_vacant_reserved)
              .select_from(service.outerjoin(hwb, hwb.c.hwb_code == service.c.hwb_code))
              .where(service.c.first_reported_at <= at))
-    if "icb" in w:
-        known = known.where(_in(hwb.c.icb_code, w["icb"]))
-    if "place" in w:
-        known = known.where(_in(hwb.c.place_code, w["place"]))
-    if "hwb" in w:
-        known = known.where(_in(service.c.hwb_code, w["hwb"]))
-    if "pathway" in w:
-        known = known.where(_in(service.c.pathway, tuple(int(v) for v in w["pathway"])))
-    if "service_type" in w:
-        known = known.where(_in(service.c.service_type, w["service_type"]))
-    if "service_id" in w:
-        known = known.where(_in(service.c.service_id, w["service_id"]))
+    known = _filtered(known, "capacity", w)
     if limit is not None:
         known = known.order_by(service.c.service_id).limit(limit)
     return known
@@ -464,10 +396,9 @@ def services_not_reporting(engine: Engine, at: datetime) -> list[dict[str, Any]]
 def cases_select(q: DatasetQuery) -> sa.Select[Any]:
     at = q.at.astimezone(UTC).replace(tzinfo=None)
     c = hub_case.c
-    band = _age_band(c.age)
     stmt = (
         sa.select(
-            c.hub_id, c.case_id, c.person_id, c.age, band.label("age_band"), c.hwb_code, hwb.c.place_code,
+            c.hub_id, c.case_id, c.person_id, c.age, age_band(c.age).label("age_band"), c.hwb_code, hwb.c.place_code,
             hwb.c.icb_code, c.acute_site_code, _as_at(c.admitted_at, at), c.referred_at,
             _as_at(c.discharge_ready_at, at), c.pathway, _as_at(c.pathway_decided_at, at), c.delay_reason,
             _as_at(c.discharged_at, at), c.destination_service_id, _as_at(c.ic_started_at, at),
@@ -485,27 +416,7 @@ def cases_select(q: DatasetQuery) -> sa.Select[Any]:
     if q.to:
         stmt = stmt.where(c.referred_at < london_midnight_utc(q.to))
     w = restrict(None, q.where)  # the principal's scope (models.access)
-    if "icb" in w:
-        stmt = stmt.where(_in(hwb.c.icb_code, w["icb"]))
-    if "place" in w:
-        stmt = stmt.where(_in(hwb.c.place_code, w["place"]))
-    if "hwb" in w:
-        stmt = stmt.where(_in(c.hwb_code, tuple(w["hwb"])))
-    if "pathway" in w:
-        stmt = stmt.where(_in(c.pathway, tuple(int(v) for v in w["pathway"])))
-    if "acute_site" in w:
-        stmt = stmt.where(_in(c.acute_site_code, w["acute_site"]))
-    if "age_band" in w:
-        stmt = stmt.where(_in(band, w["age_band"]))
-    if "delay_reason" in w:
-        reasons = tuple(v for v in w["delay_reason"] if v != NOT_RECORDED)
-        cond = _in(c.delay_reason, reasons) if reasons else sa.false()
-        if NOT_RECORDED in w["delay_reason"]:
-            cond = sa.or_(cond, c.delay_reason.is_(None))
-        stmt = stmt.where(cond)
-    if "ic_outcome" in w:
-        stmt = stmt.where(_in(c.ic_outcome, w["ic_outcome"]))
-    return stmt
+    return _filtered(stmt, "cases", w)
 
 
 def sitrep_select(q: DatasetQuery) -> sa.Select[Any]:
@@ -522,15 +433,9 @@ def sitrep_select(q: DatasetQuery) -> sa.Select[Any]:
     if q.to:
         stmt = stmt.where(s.period_date < q.to)
     w = q.where
-    if "feed" in w:
-        stmt = stmt.where(_in(s.feed, w["feed"]))
-    if "level" in w:
-        stmt = stmt.where(_in(s.level, w["level"]))
-    if "org" in w:
-        stmt = stmt.where(_in(s.org_code, w["org"]))
-    if "measure" in w:
-        stmt = stmt.where(_in(s.measure, w["measure"]))
-    if "icb" in w:
+    stmt = _filtered(stmt, "sitrep", {k: v for k, v in w.items() if k != "icb"})
+    if "icb" in w:  # an ICB's own figures and its trusts'
+
         trusts = sa.select(trust.c.trust_code).where(_in(trust.c.icb_code, w["icb"]))
         stmt = stmt.where(sa.or_(_in(s.org_code, w["icb"]), s.org_code.in_(trusts)))
     return stmt

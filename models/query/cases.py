@@ -8,16 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from models.dimensions import age_band as _age_band
 from models.metrics import (
     Metric,
 )
 from models.tables import hwb, service
 from models.vocab import NOT_RECORDED
-
-
-def _age_band(age: ColumnElement[Any]) -> ColumnElement[Any]:
-    return sa.case((age < 65, "18-64"), (age < 75, "65-74"), (age < 85, "75-84"), else_="85+")
-
 
 
 def _case_joins(dims: set[str]) -> tuple[Any, Any]:
