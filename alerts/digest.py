@@ -32,12 +32,12 @@ from models.periods import LONDON, london_date_of
 from models.population import highest_per_100k
 from models.query import MetricQuery, MetricResult, run_queries
 from models.tables import alert_notification
+from models.vocab import PATHWAYS
 
 log = logging.getLogger("homeward.alerts")
 UTC = timezone.utc
 CHROMIUM = "/usr/bin/chromium"
 CHART_DAYS = 14
-PATHWAYS = ("0", "1", "2", "3")
 CHART_CID = "nctr-chart"
 WEEK = 7
 # The overview tiles the digest reports, by (metric, pathway filter).

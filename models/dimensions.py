@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from models.errors import QueryError
 from models.geography import Geography, get_geography, invalidate_geography
 from models.tables import metadata
-from models.vocab import AGE_BANDS, DELAY_REASONS, IC_OUTCOMES, NOT_RECORDED, SERVICE_TYPES, SITREP_LEVELS
+from models.vocab import AGE_BANDS, DELAY_REASONS, IC_OUTCOMES, NOT_RECORDED, PATHWAYS, SERVICE_TYPES, SITREP_LEVELS
 
 Case = Literal["upper", "lower", "keep"]
 
@@ -103,7 +103,7 @@ DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
     Dimension("icb", {"capacity": "hwb.icb_code", "cases": "hwb.icb_code"}, case="upper", geography=True),
     Dimension("place", {"capacity": "hwb.place_code", "cases": "hwb.place_code"}, geography=True),
     Dimension("hwb", {"capacity": "service.hwb_code", "cases": "hub_case.hwb_code"}, case="upper", geography=True),
-    Dimension("pathway", _PATHWAY_COLUMNS, vocabulary=("0", "1", "2", "3"),
+    Dimension("pathway", _PATHWAY_COLUMNS, vocabulary=PATHWAYS,
               refused="pathway must be 0, 1, 2 or 3, got {value!r}",
               typed_for={"capacity": "int", "cases": "int", "sitrep": "P"}),
     Dimension("service_type", {"capacity": "service.service_type", "cases": "service.service_type"},

@@ -18,6 +18,7 @@ DELAY_REASONS: tuple[str, ...] = (
     "SAFEGUARDING", "READMISSION", "NO_PLAN", "DIAGNOSTIC", "INFECTION", "CHC_DECISION",
 )
 NOT_RECORDED = "NOT_RECORDED"
+PATHWAYS: tuple[str, ...] = ("0", "1", "2", "3")  # discharge pathways as the feeds and filters write them
 IC_OUTCOMES: tuple[str, ...] = ("home_no_support", "home_with_care", "residential_care", "nursing_care",
                                 "readmitted", "died", "other")
 STATUS_91D: tuple[str, ...] = ("at_home", "in_hospital", "care_home", "died", "unknown")

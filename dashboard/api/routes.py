@@ -28,6 +28,7 @@ from models import access, accounts, datasets, settings
 from models import export_audit as audit
 from models.db import get_engine
 from models.deadline import QueryTimeout
+from models.params import listed
 from models.query import MetricQuery, QueryError, UnknownMetric, data_version
 from models.tables import ingest_run
 
@@ -306,7 +307,7 @@ def feeds() -> flask.Response:
     limit = _limit(args, FEEDS_DEFAULT_LIMIT, FEEDS_MAX_LIMIT)
     r = ingest_run.c
     stmt = sa.select(ingest_run).order_by(r.started_at.desc(), r.run_id.desc()).limit(limit)
-    wanted = tuple(v for raw in args.get("feed", []) for v in raw.split(",") if v)
+    wanted = listed(args.get("feed"))
     if wanted:
         stmt = stmt.where(r.feed.in_(wanted))
     with get_engine().connect() as conn:

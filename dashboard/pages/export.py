@@ -25,6 +25,7 @@ from dashboard.components.filters import (
     sync_target,
 )
 from dashboard.state import FilterState
+from models.params import listed
 
 dash.register_page(__name__, path="/export", name="Export", title="Export data · Homeward", order=80,
                    description="Filtered extracts of capacity, cases, metrics and sitrep data for BI.")
@@ -41,11 +42,6 @@ def _first(raw: Any) -> str | None:
     if isinstance(raw, (list, tuple)):
         raw = raw[0] if raw else None
     return str(raw) if raw not in (None, "") else None
-
-
-def _list(raw: Any) -> list[str]:
-    items = raw if isinstance(raw, (list, tuple)) else ([raw] if raw else [])
-    return [p for item in items for p in str(item).split(",") if p]
 
 
 def export_params(dataset: str, name: str | None, by: list[str] | None, grain: str | None,
@@ -189,7 +185,7 @@ def layout(**query_args: Any) -> html.Div:
     if dataset not in DATASET_LABELS:
         dataset = "capacity"
     name = _first(query_args.get("name")) or "nctr_count"
-    by = _list(query_args.get("by"))
+    by = list(listed(query_args.get("by")))
     grain = _first(query_args.get("grain"))
     return html.Div([
         page_heading("Export data", "Choose a dataset and filters, check the preview, then download it — or copy the "
