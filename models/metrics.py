@@ -6,26 +6,43 @@ Each `Metric` is a typed spec (after dbt-labs/metricflow): what it means
 (at, window, grain, by, filters) to one SQLAlchemy Core select. The
 definitions are the text of shared/spec/metrics.md; /definitions renders them.
 
-Measure callables receive a `Scope` (see models.query) with the source's
-table aliases (`c` hub cases, `s` services, `r` latest capacity reports,
-`v` published sitrep values) and the period columns `p`.
+The measure types (models.measures) own how a metric is computed; their
+callables receive a `Scope` with the source's table aliases (`c` hub cases,
+`s` services, `r` latest capacity reports, `v` published sitrep values) and
+the period's columns `p`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.dialects import seconds_between
+from models.measures import (
+    Cond,
+    Count,
+    DailyMean,
+    Expr,
+    Mean,
+    Measure,
+    Open,
+    Overlap,
+    Percentile,
+    PublishedRatio,
+    PublishedSum,
+    Ratio,
+    Scope,
+    Share,
+    Sum,
+    SumRatio,
+)
 from models.tables import CASE_DATES
 
 Kind = Literal["snapshot", "period"]
 Source = Literal["capacity", "cases", "sitrep"]
 Direction = Literal["up", "down", "none"]
-Cond = Callable[[Any], ColumnElement[bool]]
-Expr = Callable[[Any], ColumnElement[Any]]
 
 GEOGRAPHY_DIMS = ("icb", "place", "hwb")
 CAPACITY_DIMS = GEOGRAPHY_DIMS + ("pathway", "service_type", "service_id")
@@ -33,120 +50,6 @@ CASE_DIMS = GEOGRAPHY_DIMS + ("pathway", "service_type", "service_id", "acute_si
                               "delay_reason", "ic_outcome", "hub")
 SITREP_DIMS = ("level", "org", "collection")
 SITREP_PATHWAY_DIMS = SITREP_DIMS + ("pathway",)
-
-
-# --- measures: how a metric is computed ------------------------------------
-
-@dataclass(frozen=True)
-class Count:
-    """Rows meeting `where`."""
-    where: Cond
-
-
-@dataclass(frozen=True)
-class Sum:
-    expr: Expr
-    where: Cond
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """Count meeting `numerator` ÷ count meeting `where` (the denominator)."""
-    numerator: Cond
-    where: Cond
-
-
-@dataclass(frozen=True)
-class SumRatio:
-    numerator: Expr
-    denominator: Expr
-    where: Cond
-
-
-@dataclass(frozen=True)
-class Percentile:
-    expr: Expr
-    fraction: float
-    where: Cond
-
-
-@dataclass(frozen=True)
-class Mean:
-    expr: Expr
-    where: Cond
-
-
-@dataclass(frozen=True)
-class Open:
-    """Cases open at the period's instant: `start ≤ at`, each of `ends` missing or `> at`, and with `min_days`
-    (7, 14 or 21) at least that many whole London days from `start` to `at`. The value is their count, or with
-    `days` the Σ of fractional days from `start` to `at`.
-
-    Each condition only ever turns true (or false) once as the instant moves on, so over many instants the
-    query builder works out once per case the first instant it is open and the first it is closed, and counts
-    from those (models.query, `_open_select`), instead of testing every case at every instant.
-    """
-    start: str
-    ends: tuple[str, ...]
-    min_days: int = 0
-    days: bool = False
-
-    def where(self, x: Any) -> ColumnElement[bool]:
-        start = x.c[self.start]
-        conds = [start <= x.p.at, *[sa.or_(x.c[end].is_(None), x.c[end] > x.p.at) for end in self.ends]]
-        if self.min_days:
-            conds.append(start < getattr(x.p, f"cut_{self.min_days}"))  # whole days to `at` ≥ min_days
-        return sa.and_(*conds)
-
-    def expr(self, x: Any) -> ColumnElement[Any]:
-        return seconds_between(x.c[self.start], x.p.at) / 86400.0
-
-
-@dataclass(frozen=True)
-class Overlap:
-    """Σ fractional days of overlap between [`start`, `end` — or the period's end while still open) and the
-    period, over the cases overlapping it. Over many contiguous periods it is worked out from each case's first
-    and last period (models.query, `_open_select`), as `Open` is."""
-    start: str
-    end: str
-
-    def where(self, x: Any) -> ColumnElement[bool]:
-        return sa.and_(x.c[self.start] < x.p.end, sa.or_(x.c[self.end].is_(None), x.c[self.end] > x.p.start))
-
-    def expr(self, x: Any) -> ColumnElement[Any]:
-        upper = sa.func.least(sa.func.coalesce(x.c[self.end], x.p.end), x.p.end)
-        lower = sa.func.greatest(x.c[self.start], x.p.start)
-        return sa.func.greatest(seconds_between(lower, upper), 0.0) / 86400.0
-
-
-@dataclass(frozen=True)
-class Share:
-    """Rows of each `dimension` value ÷ all rows meeting `where` (filters on that dimension apply to the numerator)."""
-    where: Cond
-    dimension: str
-    require_value: bool = False  # rows with no value of the dimension count only in the denominator
-
-
-@dataclass(frozen=True)
-class DailyMean:
-    """Published daily figure: Σ values ÷ days with a value (unsubmitted days are skipped, never 0)."""
-    measure: str
-
-
-@dataclass(frozen=True)
-class PublishedRatio:
-    """Σ published `numerator` figures ÷ Σ published `denominator` figures over the window."""
-    numerator: str
-    denominator: str
-
-
-@dataclass(frozen=True)
-class PublishedSum:
-    """Published monthly counts whose measure starts with `prefix`, summed."""
-    prefix: str
-
-
-Measure = Count | Sum | Open | Overlap | Ratio | SumRatio | Percentile | Mean | Share | DailyMean | PublishedRatio | PublishedSum
 
 
 @dataclass(frozen=True)
@@ -189,11 +92,13 @@ class Metric:
 
 # --- conditions shared by several metrics ---------------------------------
 
-def _in_window(col: Callable[[Any], ColumnElement[Any]]) -> Cond:
-    return lambda x: sa.and_(col(x) >= x.p.start, col(x) < x.p.end)
+def _in_window(col: Expr) -> Cond:
+    def cond(x: Scope) -> ColumnElement[bool]:
+        return sa.and_(col(x) >= x.p.start, col(x) < x.p.end)
+    return cond
 
 
-def _reporting(x: Any) -> ColumnElement[bool]:
+def _reporting(x: Scope) -> ColumnElement[bool]:
     return x.r.service_id.is_not(None)
 
 
@@ -201,25 +106,25 @@ def _reporting(x: Any) -> ColumnElement[bool]:
 _WAITING = ("discharge_ready_at", ("discharged_at",))
 
 
-def _discharged_ready(x: Any) -> ColumnElement[bool]:
+def _discharged_ready(x: Scope) -> ColumnElement[bool]:
     return sa.and_(_in_window(lambda y: y.c.discharged_at)(x), x.c.discharge_ready_at.is_not(None))
 
 
-def _whole_days(x: Any, start: str, end: str) -> ColumnElement[Any]:
+def _whole_days(x: Scope, start: str, end: str) -> ColumnElement[Any]:
     """Difference of the two events' London calendar dates (the spec's 'whole days'), from the dates the
     loader stores beside the times (models.tables.CASE_DATES)."""
     return sa.cast(x.c[CASE_DATES[end]] - x.c[CASE_DATES[start]], sa.Integer)
 
 
-def _delay_days(x: Any) -> ColumnElement[Any]:
+def _delay_days(x: Scope) -> ColumnElement[Any]:
     return _whole_days(x, "discharge_ready_at", "discharged_at")
 
 
-def _ic_ended(x: Any) -> ColumnElement[bool]:
+def _ic_ended(x: Scope) -> ColumnElement[bool]:
     return sa.and_(_in_window(lambda y: y.c.ic_ended_at)(x), x.c.ic_started_at.is_not(None))
 
 
-def _ic_days(x: Any) -> ColumnElement[Any]:
+def _ic_days(x: Scope) -> ColumnElement[Any]:
     return _whole_days(x, "ic_started_at", "ic_ended_at")
 
 

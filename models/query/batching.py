@@ -10,13 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 import models.query as _package
-from models.metrics import (
-    REGISTRY,
-    Count,
-    Open,
-    Ratio,
-    Share,
-)
+from models.metrics import REGISTRY
 from models.periods import (
     build_periods,
 )
@@ -32,9 +26,9 @@ from models.query.prepare import _prepare, _Prepared
 def _batch_key(prep: _Prepared) -> tuple[Any, ...] | None:
     """Queries with the same key can share one select (None: this one runs alone)."""
     m = prep.metric
-    if m.source == "sitrep" or isinstance(m.measure, Share):
+    if m.source == "sitrep" or not m.measure.batched:
         return None  # published figures choose their rows by measure; shares are shaped after the select
-    if m.source == "cases" and len(prep.periods) == 1 and not isinstance(m.measure, Open):
+    if m.source == "cases" and len(prep.periods) == 1 and not m.measure.batched_at_one_period:
         # Alone, a case metric's window test is pushed into the scan; in a batch it becomes one arm of
         # an OR and is not. At one period that costs more than the shared read saves (measured: four
         # outcome rates over half a year 157 ms apart, 250 ms together). Metrics of people open at the
@@ -122,7 +116,7 @@ _MAX_DAYS = 92
 def _by_day(name: str) -> bool:
     """A count, or a rate of counts, of cases by one event time that reads no period column but its bounds."""
     metric = REGISTRY[name]
-    if (metric.source != "cases" or metric.kind != "period" or type(metric.measure) not in (Count, Ratio)
+    if (metric.source != "cases" or metric.kind != "period" or not metric.measure.adds_over_days
             or _event_column([metric]) is None):
         return False
     stmt, _, _ = _compile((name,), ((),), 2, (), (), "day")

@@ -10,21 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.dialects import latest
-from models.metrics import (
-    REGISTRY,
-    Count,
-    DailyMean,
-    Mean,
-    Open,
-    Overlap,
-    Percentile,
-    PublishedRatio,
-    PublishedSum,
-    Ratio,
-    Share,
-    Sum,
-    SumRatio,
-)
+from models.measures import PeriodColumns, Rows, Scope
+from models.metrics import REGISTRY
 from models.periods import (
     PERIOD_COLUMNS,
     period_param,
@@ -48,20 +35,6 @@ from models.tables import (
 )
 
 # --- compilation -----------------------------------------------------------
-
-class Scope:
-    """Table aliases a measure's callables see; joins are added only when a dimension needs them.
-
-    `p` holds the period columns: columns of the VALUES table of periods, or, for a
-    single period (no grain, the common case), the period's values as bound constants.
-    """
-
-    def __init__(self, p: Mapping[str, Any], **tables: Any) -> None:
-        # (a select over many periods may carry only the period columns it reads: see `_plan`)
-        self.p = SimpleNamespace(**p, start=p.get("p_start"), end=p.get("p_end"), at=p.get("p_at"))
-        for name, table in tables.items():
-            setattr(self, name, table.c if table is not None else None)
-
 
 class _Constants:
     """A single period as bound parameters, shaped like a VALUES table's `.c` (`pc.c.p_at`, `pc.c["k"]`).
@@ -110,9 +83,10 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
     # One period: its bounds are constants (no join). Several (a grain): a VALUES table joined in.
     p: Any = _Constants() if single else periods_table(n_periods, period_columns)
     pcols = p.columns() if single else {name: p.c[name] for name, _ in PERIOD_COLUMNS if name in p.c}
+    period = PeriodColumns(pcols.__getitem__)
     where = set(filter_keys)
     dims_needed = set(by) | where | {k for keys in member_keys for k in keys}
-    share_dim = measure.dimension if isinstance(measure, Share) else None
+    share_dim = measure.share_dimension
     group_dims = list(by) + ([share_dim] if share_dim and share_dim not in by else [])
     filters: list[ColumnElement[bool]] = []
 
@@ -129,7 +103,7 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
         else:
             frm = p.join(c, sa.true())
         frm = _join_case_dims(frm, c, h, svc)
-        scope = Scope(pcols, c=c)
+        scope = Scope(period, c=c.c)
         if not single and metric.span is not None:
             filters.append(_span_filter(c, metric))
         dim_expr = _case_dims(c, h, svc)
@@ -165,7 +139,7 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
                 r, sa.and_(r.c.k == p.c.k, r.c.service_id == s.c.service_id))
         if h is not None:
             frm = frm.join(h, h.c.hwb_code == s.c.hwb_code)
-        scope = Scope(pcols, s=s, r=r)
+        scope = Scope(period, s=s.c, r=r.c)
         dim_expr = {"hwb": s.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
                     "place": h.c.place_code if h is not None else None, "pathway": s.c.pathway,
                     "service_type": s.c.service_type, "service_id": s.c.service_id}
@@ -177,15 +151,10 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
             filters.append(in_period)
         else:
             frm = p.join(v, in_period)
-        scope = Scope(pcols, v=v)
+        scope = Scope(period, v=v.c)
         where.discard("collection")  # chooses the feeds
         filters.append(v.c.feed.in_(sa.bindparam("feeds", expanding=True)))
-        if isinstance(measure, DailyMean):
-            filters.append(v.c.measure == measure.measure)
-        elif isinstance(measure, PublishedRatio):
-            filters.append(v.c.measure.in_((measure.numerator, measure.denominator)))
-        else:
-            filters.append(v.c.measure.startswith(measure.prefix))
+        filters += measure.row_filters(scope)
         if not ({"level", "org"} & (set(by) | set(where))):
             filters.append(v.c.level == "england")  # one figure, not the sum of every level
         dim_expr = {"level": v.c.level, "org": v.c.org_code, "pathway": v.c.pathway,
@@ -200,16 +169,18 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
         conds: list[ColumnElement[bool]] = []
         aggs: list[Any] = []
         for i, (m, keys) in enumerate(zip(metrics, member_keys)):
-            cond = sa.and_(m.measure.where(scope),  # type: ignore[union-attr]
+            if not m.measure.batched:  # pragma: no cover - `_batch_key` keeps them out of batches
+                raise TypeError(f"{type(m.measure).__name__} cannot be batched")
+            cond = sa.and_(m.measure.where(scope),
                            *[dim_expr[key].in_(sa.bindparam(f"w{i}_{key}", expanding=True)) for key in keys])
             conds.append(cond)
-            value, num, den = _aggregates(m.measure, scope, cond)
+            value, num, den = m.measure.aggregates(scope, Rows(cond))
             aggs += [value.label(f"v{i}"), num.label(f"num{i}"), den.label(f"den{i}"),
                      sa.func.count(sa.case((cond, 1))).label(f"n{i}")]
         row_filter: ColumnElement[bool] = sa.or_(*conds)
     else:
-        row_filter = measure.where(scope) if hasattr(measure, "where") else sa.true()
-        value, num, den = _aggregates(measure, scope, None)
+        row_filter = measure.where(scope)
+        value, num, den = measure.aggregates(scope, Rows())
         aggs = [value.label("value"), num.label("num"), den.label("den")]
 
     dim_cols = [dim_expr[d].label(f"d_{d}") for d in group_dims]
@@ -235,42 +206,3 @@ def _bucket(day: ColumnElement[Any], grain: str) -> ColumnElement[Any]:
         return sa.cast(sa.func.floor(sa.cast(day - first, sa.Integer) / 7.0), sa.Integer)
     months = lambda d: sa.cast(sa.extract("year", d), sa.Integer) * 12 + sa.cast(sa.extract("month", d), sa.Integer)
     return months(day) - months(first)
-
-
-def _aggregates(measure: Any, scope: Scope, cond: ColumnElement[bool] | None) -> tuple[Any, Any, Any]:
-    """(value, numerator, denominator) aggregates of a measure. With `cond` (a batch member) each
-    aggregate sees only the rows meeting it: the others are NULL to it, which every aggregate skips."""
-    def only(expr: Any) -> Any:
-        return expr if cond is None else sa.case((cond, expr))
-
-    def rows() -> Any:  # count of the measure's rows
-        return sa.func.count() if cond is None else sa.func.count(sa.case((cond, 1)))
-
-    null = sa.null()
-    if isinstance(measure, Count) or (isinstance(measure, Open) and not measure.days):
-        return rows(), null, null
-    if isinstance(measure, (Sum, Open, Overlap)):
-        return sa.func.sum(only(measure.expr(scope))), null, null
-    if isinstance(measure, Ratio):
-        return null, sa.func.sum(only(sa.case((measure.numerator(scope), 1), else_=0))), rows()
-    if isinstance(measure, SumRatio):
-        return null, sa.func.sum(only(measure.numerator(scope))), sa.func.sum(only(measure.denominator(scope)))
-    if isinstance(measure, Percentile):
-        from models.dialects import percentile_cont
-        return percentile_cont(measure.fraction, only(measure.expr(scope))), null, null
-    if isinstance(measure, Mean):
-        return sa.func.avg(only(measure.expr(scope))), null, null
-    if cond is not None:  # pragma: no cover - `_batch_key` keeps the measures below out of batches
-        raise TypeError(f"{type(measure).__name__} cannot be batched")
-    if isinstance(measure, Share):
-        return null, sa.func.count(), null
-    if isinstance(measure, DailyMean):
-        v_ = scope.v
-        return null, sa.func.sum(v_.value), sa.func.count(sa.distinct(sa.case((v_.value.is_not(None), v_.period_date))))
-    if isinstance(measure, PublishedRatio):
-        v_ = scope.v
-        return (null, sa.func.sum(sa.case((v_.measure == measure.numerator, v_.value))),
-                sa.func.sum(sa.case((v_.measure == measure.denominator, v_.value))))
-    if isinstance(measure, PublishedSum):
-        return sa.func.sum(scope.v.value), null, null
-    raise TypeError(measure)  # pragma: no cover - the registry only holds the types above

@@ -12,7 +12,6 @@ from sqlalchemy.engine import Engine
 from models.geography import Geography, get_geography, invalidate_geography
 from models.metrics import (
     Metric,
-    Share,
 )
 from models.periods import (
     GRAINS,
@@ -142,8 +141,9 @@ def _prepare(engine: Engine, q: MetricQuery) -> _Prepared:
     where = _as_hwbs(engine, metric, restrict(engine, _validate_values(engine, metric, q.where),
                                               has_hwb="hwb" in metric.dimensions))
     share_filter = None
-    if isinstance(metric.measure, Share) and metric.measure.dimension in where:
-        share_filter = set(where[metric.measure.dimension])
+    share_dim = metric.measure.share_dimension
+    if share_dim is not None and share_dim in where:
+        share_filter = set(where[share_dim])
     if q.lookback_days:
         periods = _lookback_periods(at, q.lookback_days)
     else:
