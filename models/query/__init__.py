@@ -10,13 +10,11 @@ By stage: `api` (types, errors, parsers, versions) → `prepare` (validation, pe
 `compile` (the select; `cases` for case joins, `intervals` for Open / Overlap over many periods) →
 `plan` (statement cache, parameters) → `execute` (one query) / `batching` (several) → `shape` (rows).
 """
+from models.errors import QueryError, UnknownMetric
 from models.query.api import (
-    FEED_SOURCE,
     RESERVED,
     MetricQuery,
     MetricResult,
-    QueryError,
-    UnknownMetric,
     check_bounds,
     data_version,
     feed_versions,
@@ -29,6 +27,7 @@ from models.query.batching import run_queries
 from models.query.execute import _execute, _fetch, compiled_select, run_query
 from models.query.prepare import _known_codes
 from models.query.shape import empty_value
+from models.query.sources import FEED_SOURCE
 
 __all__ = [
     "FEED_SOURCE",

@@ -28,6 +28,7 @@ from models.periods import (
     london_midnight_utc,
     to_naive_utc,
 )
+from models.query.sources import FEED_SOURCE
 from models.tables import ingest_run
 
 RESERVED = ("at", "from", "to", "grain", "by")
@@ -193,12 +194,6 @@ def data_version(engine: Engine) -> int:
     """The latest ingest run that may have changed data; caches key on it."""
     with engine.connect() as conn:
         return _data_version(conn)
-
-
-# Which metrics a feed's data can change. A feed not named here (reference geography, a new feed)
-# may change any metric.
-FEED_SOURCE: dict[str, str] = {"vacancy": "capacity", "hub_cases": "cases",
-                               "nhse_acute_sitrep": "sitrep", "nhse_community_sitrep": "sitrep"}
 
 
 def feed_versions(engine: Engine) -> dict[str, int]:

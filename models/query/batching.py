@@ -21,12 +21,13 @@ from models.query.execute import _result, _run_one
 from models.query.intervals import _interval, _open_rows
 from models.query.plan import _PERIOD_REF, _params, _plan
 from models.query.prepare import _prepare, _Prepared
+from models.query.sources import SOURCES
 
 
 def _batch_key(prep: _Prepared) -> tuple[Any, ...] | None:
     """Queries with the same key can share one select (None: this one runs alone)."""
     m = prep.metric
-    if m.source == "sitrep" or not m.measure.batched:
+    if not SOURCES[m.source].batches or not m.measure.batched:
         return None  # published figures choose their rows by measure; shares are shaped after the select
     if m.source == "cases" and len(prep.periods) == 1 and not m.measure.batched_at_one_period:
         # Alone, a case metric's window test is pushed into the scan; in a batch it becomes one arm of

@@ -22,6 +22,7 @@ from models.periods import (
 from models.query.api import _DATA_VERSION
 from models.query.compile import _compile
 from models.query.intervals import _OpenMember
+from models.query.sources import SOURCES
 
 # --- the statement cache ------------------------------------------------------
 #
@@ -64,9 +65,5 @@ def _params(metric: Metric, periods: list[Period], where: Mapping[str, list[Any]
     params = period_params(periods, stale_hours)
     params["bucket_from"] = periods[0].label  # the first bucket's first day (a parameter only `_bucket` uses)
     params.update({f"w_{key}": vals for key, vals in where.items()})
-    if metric.source == "sitrep":
-        params["feeds"] = [f"nhse_{x}_sitrep" for x in where.get("collection", ["acute"])]
-    if metric.source == "cases" and len(periods) > 1:
-        params["span_from"] = min(x.start for x in periods)
-        params["span_to"] = max(max(x.at, x.end) for x in periods)
+    params.update(SOURCES[metric.source].params(periods, where))
     return params
