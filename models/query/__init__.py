@@ -17,17 +17,15 @@ from models.query.api import (
     MetricResult,
     check_bounds,
     data_version,
-    feed_versions,
     get_metric,
     parse_day,
     parse_time,
-    source_version,
 )
 from models.query.batching import run_queries
 from models.query.execute import _execute, _fetch, compiled_select, run_query
 from models.query.prepare import _known_codes
 from models.query.shape import empty_value
-from models.query.sources import FEED_SOURCE
+from models.query.sources import FEED_SOURCE, feed_versions, source_version
 
 __all__ = [
     "FEED_SOURCE",

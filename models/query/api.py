@@ -28,7 +28,6 @@ from models.periods import (
     london_midnight_utc,
     to_naive_utc,
 )
-from models.query.sources import FEED_SOURCE
 from models.tables import ingest_run
 
 RESERVED = ("at", "from", "to", "grain", "by")
@@ -194,20 +193,6 @@ def data_version(engine: Engine) -> int:
     """The latest ingest run that may have changed data; caches key on it."""
     with engine.connect() as conn:
         return _data_version(conn)
-
-
-def feed_versions(engine: Engine) -> dict[str, int]:
-    """The latest ingest run that may have changed data, per feed (their maximum is `data_version`)."""
-    stmt = (sa.select(ingest_run.c.feed, sa.func.max(ingest_run.c.run_id))
-            .where(ingest_run.c.status.in_(("ok", "partial"))).group_by(ingest_run.c.feed))
-    with engine.connect() as conn:
-        return {feed: int(run) for feed, run in conn.execute(stmt).all()}
-
-
-def source_version(versions: Mapping[str, int], source: str) -> int:
-    """The latest run that may have changed a metric of `source`: a capacity delivery leaves every
-    case metric's cached answers valid, and the other way round."""
-    return max((run for feed, run in versions.items() if FEED_SOURCE.get(feed, source) == source), default=0)
 
 
 def _data_version(conn: sa.Connection) -> int:

@@ -84,7 +84,7 @@ class _OpenMember:
 
 
 def _open_select(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n: int,
-                 by: tuple[str, ...], filter_keys: tuple[str, ...]) -> tuple[sa.Select, list[str], tuple[_OpenMember, ...]]:
+                 by: tuple[str, ...], filter_keys: tuple[str, ...]) -> tuple[sa.Select[Any], list[str], tuple[_OpenMember, ...]]:
     metrics = [REGISTRY[name] for name in names]
     c = hub_case.alias("c")
     h, svc = _case_joins(set(by) | set(filter_keys) | {k for keys in member_keys for k in keys})
@@ -130,7 +130,7 @@ def _open_select(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...
     return _open_events(groups, members, n, by), list(by), tuple(members)
 
 
-def _open_events(g: Any, members: Sequence[_OpenMember], n: int, by: Sequence[str]) -> sa.Select:
+def _open_events(g: Any, members: Sequence[_OpenMember], n: int, by: Sequence[str]) -> sa.Select[Any]:
     """From the groups (s, e), the period indexes where each member's counts change, summed per dimension
     and index: a case starts counting at s, stops at e, and (`Overlap`) is in its last period at e - 1. At
     most (dimension values x periods) rows come back, however many groups there are (a year of days by HWB

@@ -1,7 +1,8 @@
 """Sources: where a metric's rows come from. In, the periods of a select, the dimensions it needs and its
 metrics; out, its FROM clause with the joins those dimensions need, the `Scope` its measures read, each
 dimension's column and the source's own conditions (`From`). A source also names the feeds whose data it
-reads (`FEED_SOURCE`: which cached answers a delivery leaves valid) and the bound parameters it adds.
+reads (`FEED_SOURCE`, `source_version`: which cached answers a delivery leaves valid) and the bound
+parameters it adds.
 
 A metric names its source in the registry (`Metric.source`); `SOURCES` has one object per name.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
@@ -21,7 +23,7 @@ from models.measures import SQL, PeriodColumns, Scope
 from models.metrics import Metric, SourceName
 from models.periods import PERIOD_COLUMNS, Period, period_param, periods_table
 from models.query.cases import _case_dims, _case_joins, _event_column, _join_case_dims, _span_filter
-from models.tables import CASE_DATES, capacity_report, hub_case, hwb, service, sitrep_value
+from models.tables import CASE_DATES, capacity_report, hub_case, hwb, ingest_run, service, sitrep_value
 
 
 @dataclass(frozen=True)
@@ -220,3 +222,17 @@ SOURCES: dict[SourceName, Source] = {s.name: s for s in (Capacity(), Cases(), Si
 # Which metrics a feed's data can change. A feed not named here (reference geography, a new feed)
 # may change any metric.
 FEED_SOURCE: dict[str, str] = {feed: s.name for s in SOURCES.values() for feed in s.feeds}
+
+
+def feed_versions(engine: Engine) -> dict[str, int]:
+    """The latest ingest run that may have changed data, per feed (their maximum is `data_version`)."""
+    stmt = (sa.select(ingest_run.c.feed, sa.func.max(ingest_run.c.run_id))
+            .where(ingest_run.c.status.in_(("ok", "partial"))).group_by(ingest_run.c.feed))
+    with engine.connect() as conn:
+        return {feed: int(run) for feed, run in conn.execute(stmt).all()}
+
+
+def source_version(versions: Mapping[str, int], source: str) -> int:
+    """The latest run that may have changed a metric of `source`: a capacity delivery leaves every
+    case metric's cached answers valid, and the other way round."""
+    return max((run for feed, run in versions.items() if FEED_SOURCE.get(feed, source) == source), default=0)
