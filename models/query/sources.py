@@ -79,6 +79,7 @@ def _present(dims: Mapping[str, SQL | None]) -> dict[str, SQL]:
 
 
 class Source(ABC):
+    """Where a metric's rows come from: one object per `Metric.source` name (`SOURCES`)."""
     name: SourceName
     feeds: tuple[str, ...]  # the feeds whose data it reads
     batches: bool = True  # metrics of this source over the same periods may share one select
