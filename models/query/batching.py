@@ -19,7 +19,7 @@ from models.query.cases import _event_column
 from models.query.compile import _compile
 from models.query.execute import _result, _run_one
 from models.query.intervals import _interval, _open_rows
-from models.query.plan import _PERIOD_REF, _params, _plan
+from models.query.plan import _PERIOD_REF, _params, _plan, _reach
 from models.query.prepare import _prepare, _Prepared
 from models.query.sources import SOURCES
 
@@ -85,7 +85,8 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery],
                   if all(b.where.get(key) == vals for b in batch[1:])}
         own = [tuple(sorted(k for k in b.where if k not in common)) for b in batch]
         plan = _plan(engine.dialect, tuple(b.metric.name for b in batch), tuple(own), len(batch[0].periods),
-                     batch[0].q.by, tuple(sorted(common)), batch[0].q.grain, _interval(batch[0]))
+                     batch[0].q.by, tuple(sorted(common)), batch[0].q.grain, _interval(batch[0]),
+                     _reach(batch[0].metric, batch[0].periods))
         params = _params(batch[0].metric, batch[0].periods, common)
         for j, (b, keys) in enumerate(zip(batch, own)):
             params.update({f"w{j}_{key}": b.where[key] for key in keys})

@@ -17,7 +17,7 @@ from models.query.sources import SOURCES, periods
 
 def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n_periods: int,
              by: tuple[str, ...], filter_keys: tuple[str, ...], grain: str | None = None,
-             interval: bool = False, period_columns: frozenset[str] | None = None,
+             interval: bool = False, period_columns: frozenset[str] | None = None, reach: int = 1,
              ) -> tuple[sa.Select[Any], list[str], tuple[_OpenMember, ...] | None]:
     """The select for a query's shape. Every value that varies between queries of the same shape
     is a named bound parameter, filled by `_params`: the periods' `p{i}_{column}`, the filter
@@ -31,7 +31,8 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
 
     With `interval` (`Open` / `Overlap` measures over many periods, see `_interval`) the select is
     `_open_select`'s instead, and the third item says how to read its rows (`_open_rows`).
-    `period_columns` (several periods): the only columns of the periods' VALUES table the select reads.
+    `period_columns` (several periods): the only columns of the periods' VALUES table the select reads;
+    `reach`: the source's `reach` of the periods.
     """
     if interval:
         return _open_select(names, member_keys, n_periods, by, filter_keys)
@@ -41,7 +42,7 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
     measure = metric.measure
     source = SOURCES[metric.source]
     # One period: its bounds are constants (no join). Several (a grain): a VALUES table joined in.
-    p = periods(n_periods, period_columns)
+    p = periods(n_periods, period_columns, reach)
     where = set(filter_keys) - source.param_dimensions
     share_dim = measure.share_dimension
     group_dims = list(by) + ([share_dim] if share_dim and share_dim not in by else [])

@@ -11,18 +11,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import FromClause
+from sqlalchemy.sql.selectable import FromClause, Subquery
 
+from models import settings
 from models.dialects import latest
 from models.measures import SQL, PeriodColumns, Scope
 from models.metrics import Metric, SourceName
 from models.periods import PERIOD_COLUMNS, Period, period_param, periods_table
 from models.query.cases import _case_dims, _case_joins, _event_column, _join_case_dims, _span_filter
+from models.query.intervals import _first_period, _pp
 from models.tables import CASE_DATES, capacity_report, hub_case, hwb, ingest_run, service, sitrep_value
 
 
@@ -34,6 +37,7 @@ class Periods:
     n: int
     columns: Mapping[str, SQL]
     table: FromClause | None
+    reach: int = 1  # `Source.reach` of the periods
 
     @property
     def single(self) -> bool:
@@ -52,7 +56,7 @@ class Periods:
         return self.table
 
 
-def periods(n: int, columns: frozenset[str] | None = None) -> Periods:
+def periods(n: int, columns: frozenset[str] | None = None, reach: int = 1) -> Periods:
     """One period as the bound parameters of period 0 (`period_params`), or a VALUES table of `n` periods
     with only `columns` (the ones a select reads: every cell is a parameter bound on every run)."""
     if n == 1:
@@ -61,7 +65,7 @@ def periods(n: int, columns: frozenset[str] | None = None) -> Periods:
         consts["k"] = sa.literal_column("0", sa.Integer)
         return Periods(1, consts, None)
     table = periods_table(n, columns)
-    return Periods(n, {name: table.c[name] for name, _ in PERIOD_COLUMNS if name in table.c}, table)
+    return Periods(n, {name: table.c[name] for name, _ in PERIOD_COLUMNS if name in table.c}, table, reach)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,10 @@ class Source(ABC):
     def params(self, periods: Sequence[Period], where: Mapping[str, list[Any]]) -> dict[str, Any]:
         """Bound parameters of its own for one query."""
         return {}
+
+    def reach(self, periods: Sequence[Period]) -> int:
+        """A number the select's text depends on beyond the periods' count (part of the plan's key)."""
+        return 1
 
 
 class Cases(Source):
@@ -155,17 +163,7 @@ class Capacity(Source):
                  .group_by(cr.c.service_id)
                  .subquery("r"))
         else:
-            # One aggregate per period, each over its own staleness window given as constants, as in the
-            # single-period select: the scan reads only that window's row groups and the aggregate is a
-            # plain hash aggregate. (A range join of the periods to the reports paired every report with
-            # every period before filtering: 0.3-3 s on a year of national reports.)
-            def window(i: int) -> sa.Select[Any]:
-                stale_from = sa.bindparam(period_param(i, "stale_from"), type_=sa.DateTime)
-                at = sa.bindparam(period_param(i, "p_at"), type_=sa.DateTime)
-                return (sa.select(sa.literal_column(str(i), sa.Integer).label("k"), cr.c.service_id, *latest_cols)
-                        .where(cr.c.reported_at >= stale_from, cr.c.reported_at <= at)
-                        .group_by(cr.c.service_id))
-            r = sa.union_all(*[window(i) for i in range(p.n)]).subquery("r")
+            r = _latest_by_period(p)
         s = service.alias("s")
         h = hwb.alias("h") if needed & {"icb", "place"} else None
         frm: FromClause
@@ -175,7 +173,7 @@ class Capacity(Source):
             filters.append(s.c.first_reported_at <= p["p_at"])
         else:
             frm = p.joined().join(s, s.c.first_reported_at <= p["p_at"]).outerjoin(
-                r, sa.and_(r.c.k == p["k"], r.c.service_id == s.c.service_id))
+                r, sa.and_(r.c.k == p["k"], r.c.service_id == s.c.service_id, r.c.reported_at >= p["stale_from"]))
         if h is not None:
             frm = frm.join(h, h.c.hwb_code == s.c.hwb_code)
         dims: dict[str, SQL | None] = {
@@ -183,6 +181,53 @@ class Capacity(Source):
             "place": h.c.place_code if h is not None else None, "pathway": s.c.pathway,
             "service_type": s.c.service_type, "service_id": s.c.service_id}
         return From(frm, Scope(p.period, s=s.c, r=r.c), _present(dims), filters)
+
+
+    def reach(self, periods: Sequence[Period]) -> int:
+        """The most periods whose staleness windows one instant falls in (instants in order): how many
+        periods on from its own a bucket's latest report can count in (`_latest_by_period`)."""
+        stale = timedelta(hours=settings.stale_hours())
+        ats = [x.at for x in periods]
+        most = 1
+        for k, at in enumerate(ats):
+            m = k
+            while m + 1 < len(ats) and ats[m + 1] - stale <= at:
+                m += 1
+            most = max(most, m - k + 1)
+        return most
+
+
+_REPORTED = ("capacity", "occupied", "vacant_accepting", "vacant_reserved")
+
+
+def _latest_by_period(p: Periods) -> Subquery:
+    """Each service's latest report inside each period's staleness window, over many periods in one
+    aggregate (not one per period: a long series is one scan, not hundreds of selects).
+
+    Each report falls in a bucket: the first period whose instant is at or after it (a binary search over
+    the instants, `_first_period`). Per service and bucket, the latest report (`latest`). A service's latest
+    report at or before period k's instant is then its latest in the greatest bucket j <= k it has one in,
+    and it counts in k when it is inside k's window (`reported_at >= stale_from`, tested in the join). That
+    report lies in the windows of every period from j to k, so k - j < `p.reach`: the buckets are joined to
+    the periods j .. j + reach - 1 before the next bucket of the same service, on equal indexes."""
+    cr = capacity_report
+    reported = cr.c.reported_at
+    bucket = _first_period(p.n, lambda k: reported <= _pp(k, "p_at"))
+    tagged = (sa.select(cr.c.service_id, reported, *[cr.c[name] for name in _REPORTED], bucket.label("b"))
+              .where(reported >= _pp(0, "stale_from"), reported <= _pp(p.n - 1, "p_at"))
+              .subquery("t"))
+    t = tagged.c
+    g = (sa.select(t.service_id, t.b, *[latest(t[name], t.reported_at).label(name) for name in _REPORTED],
+                   sa.func.max(t.reported_at).label("reported_at"),
+                   sa.func.lead(t.b).over(partition_by=t.service_id, order_by=t.b).label("next_b"))
+         .group_by(t.service_id, t.b)
+         .subquery("g"))
+    steps = sa.values(sa.column("o", sa.Integer), name="o", literal_binds=True).data([(i,) for i in range(p.reach)])
+    k = g.c.b + steps.c.o
+    return (sa.select(k.label("k"), g.c.service_id, *[g.c[name] for name in _REPORTED], g.c.reported_at)
+            .select_from(g.join(steps, sa.true()))
+            .where(k < p.n, sa.or_(g.c.next_b.is_(None), k < g.c.next_b))
+            .subquery("r"))
 
 
 class Sitrep(Source):
