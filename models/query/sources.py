@@ -226,7 +226,7 @@ def _latest_by_period(p: Periods) -> Subquery:
     k = g.c.b + steps.c.o
     return (sa.select(k.label("k"), g.c.service_id, *[g.c[name] for name in _REPORTED], g.c.reported_at)
             .select_from(g.join(steps, sa.true()))
-            .where(k < p.n, sa.or_(g.c.next_b.is_(None), k < g.c.next_b))
+            .where(k < sa.literal_column(str(p.n), sa.Integer), sa.or_(g.c.next_b.is_(None), k < g.c.next_b))
             .subquery("r"))
 
 
