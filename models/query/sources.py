@@ -184,8 +184,9 @@ class Capacity(Source):
 
 
     def reach(self, periods: Sequence[Period]) -> int:
-        """The most periods whose staleness windows one instant falls in (instants in order): how many
-        periods on from its own a bucket's latest report can count in (`_latest_by_period`)."""
+        """The most periods whose staleness windows one instant falls in: how many periods on from its own
+        a bucket's latest report can count in (`_latest_by_period`). The periods come in order of their
+        instants, as `build_periods` and the look back make them."""
         stale = timedelta(hours=settings.stale_hours())
         ats = [x.at for x in periods]
         most = 1
