@@ -18,8 +18,12 @@ a "median of one person" is that person's figure.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from models.metrics import Metric
 
 SUPPRESS_MAX = 7  # counts 1..SUPPRESS_MAX are withheld
 ROUND_TO = 5
@@ -56,30 +60,26 @@ class MetricShape:
     is_ratio: bool  # value = numerator ÷ denominator
 
 
-def shape_of(metric: Any) -> MetricShape:
+def shape_of(metric: Metric) -> MetricShape:
     """Classify a registry metric by its measure: a count, a ratio, or another summary.
 
-    Read from the metric's measure type and unit, so a metric added to the
-    registry is classified without touching this module.
+    Read from the metric's measure (models.measures) and unit, so a metric added to the
+    registry is classified without touching this module: a count of rows is a count; a sum
+    is one when its unit counts things (beds or slots), not when it measures (bed days).
     """
-    from models.metrics import Count, DailyMean, Open, Overlap, Ratio, Share, Sum, SumRatio
-
-    measure = getattr(metric, "measure", None)
-    is_ratio = isinstance(measure, (Ratio, SumRatio, Share, DailyMean))
-    counted = isinstance(measure, Count) or (isinstance(measure, Open) and not measure.days)
-    summed = isinstance(measure, (Sum, Overlap)) or (isinstance(measure, Open) and measure.days)
-    value_is_count = counted or (summed and metric.unit in COUNT_UNITS)
-    return MetricShape(value_is_count=value_is_count, is_ratio=is_ratio)
+    measure = metric.measure
+    value_is_count = measure.counts_rows or (measure.summed and metric.unit in COUNT_UNITS)
+    return MetricShape(value_is_count=value_is_count, is_ratio=measure.is_ratio)
 
 
-def applies_to(metric: Any) -> bool:
+def applies_to(metric: Metric) -> bool:
     """Local aggregates (hub cases, capacity) are below national level and are suppressed.
 
     The published NHS England sitrep figures are already public under NHS
     England's own disclosure control, so re-suppressing them would only make
     Homeward disagree with the publication.
     """
-    return getattr(metric, "source", None) in ("cases", "capacity")
+    return metric.source in ("cases", "capacity")
 
 
 def suppress_metric_row(row: Mapping[str, Any], shape: MetricShape) -> dict[str, Any]:

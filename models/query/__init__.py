@@ -6,29 +6,28 @@ command line enter through `MetricQuery.from_params`, which validates every
 value (a `QueryError` names the parameter) before any SQL is built; filter
 values are always bound parameters.
 
-By stage: `api` (types, errors, parsers, versions) → `prepare` (validation, periods) →
-`compile` (the select; `cases` for case joins, `intervals` for Open / Overlap over many periods) →
-`plan` (statement cache, parameters) → `execute` (one query) / `batching` (several) → `shape` (rows).
+By stage: `api` (types, errors, parsers, data version) → `prepare` (validation, periods) →
+`compile` (the select: `sources` gives its FROM and dimension columns, `cases` the case joins, the
+measure (models.measures) its condition and aggregates; `intervals` for Open / Overlap over many
+periods) → `plan` (statement cache, parameters) → `execute` (one query) / `batching` (several) →
+`shape` (rows).
 """
+from models.errors import QueryError, UnknownMetric
 from models.query.api import (
-    FEED_SOURCE,
     RESERVED,
     MetricQuery,
     MetricResult,
-    QueryError,
-    UnknownMetric,
     check_bounds,
     data_version,
-    feed_versions,
     get_metric,
     parse_day,
     parse_time,
-    source_version,
 )
 from models.query.batching import run_queries
 from models.query.execute import _execute, _fetch, compiled_select, run_query
 from models.query.prepare import _known_codes
 from models.query.shape import empty_value
+from models.query.sources import FEED_SOURCE, feed_versions, source_version
 
 __all__ = [
     "FEED_SOURCE",

@@ -109,25 +109,5 @@ def data_version(engine: Engine) -> int:
         return _data_version(conn)
 
 
-# Which metrics a feed's data can change. A feed not named here (reference geography, a new feed)
-# may change any metric.
-FEED_SOURCE: dict[str, str] = {"vacancy": "capacity", "hub_cases": "cases",
-                               "nhse_acute_sitrep": "sitrep", "nhse_community_sitrep": "sitrep"}
-
-
-def feed_versions(engine: Engine) -> dict[str, int]:
-    """The latest ingest run that may have changed data, per feed (their maximum is `data_version`)."""
-    stmt = (sa.select(ingest_run.c.feed, sa.func.max(ingest_run.c.run_id))
-            .where(ingest_run.c.status.in_(("ok", "partial"))).group_by(ingest_run.c.feed))
-    with engine.connect() as conn:
-        return {feed: int(run) for feed, run in conn.execute(stmt).all()}
-
-
-def source_version(versions: Mapping[str, int], source: str) -> int:
-    """The latest run that may have changed a metric of `source`: a capacity delivery leaves every
-    case metric's cached answers valid, and the other way round."""
-    return max((run for feed, run in versions.items() if FEED_SOURCE.get(feed, source) == source), default=0)
-
-
 def _data_version(conn: sa.Connection) -> int:
     return int(conn.execute(_DATA_VERSION).scalar() or 0)

@@ -10,13 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 import models.query as _package
-from models.metrics import (
-    REGISTRY,
-    Count,
-    Open,
-    Ratio,
-    Share,
-)
+from models.metrics import REGISTRY
 from models.periods import (
     build_periods,
 )
@@ -25,16 +19,17 @@ from models.query.cases import _event_column
 from models.query.compile import _compile
 from models.query.execute import _result, _run_one
 from models.query.intervals import _interval, _open_rows
-from models.query.plan import _PERIOD_REF, _params, _plan
+from models.query.plan import _PERIOD_REF, _params, _plan, _reach
 from models.query.prepare import _prepare, _Prepared
+from models.query.sources import SOURCES
 
 
 def _batch_key(prep: _Prepared) -> tuple[Any, ...] | None:
     """Queries with the same key can share one select (None: this one runs alone)."""
     m = prep.metric
-    if m.source == "sitrep" or isinstance(m.measure, Share):
+    if not SOURCES[m.source].batches or not m.measure.batched:
         return None  # published figures choose their rows by measure; shares are shaped after the select
-    if m.source == "cases" and len(prep.periods) == 1 and not isinstance(m.measure, Open):
+    if m.source == "cases" and len(prep.periods) == 1 and not m.measure.batched_at_one_period:
         # Alone, a case metric's window test is pushed into the scan; in a batch it becomes one arm of
         # an OR and is not. At one period that costs more than the shared read saves (measured: four
         # outcome rates over half a year 157 ms apart, 250 ms together). Metrics of people open at the
@@ -90,7 +85,8 @@ def run_queries(engine: Engine, queries: Sequence[MetricQuery],
                   if all(b.where.get(key) == vals for b in batch[1:])}
         own = [tuple(sorted(k for k in b.where if k not in common)) for b in batch]
         plan = _plan(engine.dialect, tuple(b.metric.name for b in batch), tuple(own), len(batch[0].periods),
-                     batch[0].q.by, tuple(sorted(common)), batch[0].q.grain, _interval(batch[0]))
+                     batch[0].q.by, tuple(sorted(common)), batch[0].q.grain, _interval(batch[0]),
+                     _reach(batch[0].metric, batch[0].periods))
         params = _params(batch[0].metric, batch[0].periods, common)
         for j, (b, keys) in enumerate(zip(batch, own)):
             params.update({f"w{j}_{key}": b.where[key] for key in keys})
@@ -122,7 +118,7 @@ _MAX_DAYS = 92
 def _by_day(name: str) -> bool:
     """A count, or a rate of counts, of cases by one event time that reads no period column but its bounds."""
     metric = REGISTRY[name]
-    if (metric.source != "cases" or metric.kind != "period" or type(metric.measure) not in (Count, Ratio)
+    if (metric.source != "cases" or metric.kind != "period" or not metric.measure.adds_over_days
             or _event_column([metric]) is None):
         return False
     stmt, _, _ = _compile((name,), ((),), 2, (), (), "day")

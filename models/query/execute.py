@@ -12,7 +12,7 @@ import models.query as _package
 from models import deadline
 from models.query.api import MetricQuery, MetricResult, _data_version
 from models.query.intervals import _interval, _open_rows
-from models.query.plan import _params, _Plan, _plan
+from models.query.plan import _params, _Plan, _plan, _reach
 from models.query.prepare import _prepare, _Prepared
 from models.query.shape import _shape_rows
 
@@ -60,7 +60,7 @@ def run_query(engine: Engine, q: MetricQuery) -> MetricResult:
 def _run_one(engine: Engine, prep: _Prepared, gate: AbstractContextManager[Any] | None = None) -> MetricResult:
     q = prep.q
     plan = _plan(engine.dialect, (prep.metric.name,), ((),), len(prep.periods), q.by, tuple(sorted(prep.where)),
-                 q.grain, _interval(prep))
+                 q.grain, _interval(prep), _reach(prep.metric, prep.periods))
     fetched, version = _package._fetch(engine, plan, _params(prep.metric, prep.periods, prep.where), gate)
     if plan.open_members is not None:
         fetched = _open_rows(plan.open_members, plan.group_dims, prep.periods, fetched)[0]
@@ -73,4 +73,4 @@ def compiled_select(engine: Engine, q: MetricQuery) -> SQLCompiler:
     (for the SQL snapshot tests). Connects only if a geography filter must be checked."""
     prep = _prepare(engine, q)
     return _plan(engine.dialect, (prep.metric.name,), ((),), len(prep.periods), q.by, tuple(sorted(prep.where)),
-                 q.grain, _interval(prep)).compiled
+                 q.grain, _interval(prep), _reach(prep.metric, prep.periods)).compiled

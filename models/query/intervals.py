@@ -3,19 +3,17 @@
 out: the select and how to read it."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from models.dialects import seconds_between
-from models.metrics import (
-    REGISTRY,
-    Open,
-    Overlap,
-)
+from models.measures import SQL, Columns, Interval, IntervalKind, Measure, PeriodColumns, Rows
+from models.metrics import REGISTRY
 from models.periods import (
     PERIOD_COLUMNS,
     Period,
@@ -40,16 +38,21 @@ if TYPE_CHECKING:
 _PERIOD_TYPES = dict(PERIOD_COLUMNS)
 
 
-def _pp(k: int, name: str) -> Any:
+def _pp(k: int, name: str) -> SQL:
     """Column `name` of period k, as the bound parameter `_params` fills."""
     return sa.bindparam(period_param(k, name), type_=_PERIOD_TYPES[name])
 
 
-def _first_period(n: int, cond: Any) -> ColumnElement[Any]:
+def _period(k: int) -> PeriodColumns:
+    """Period k's columns, as bound parameters."""
+    return PeriodColumns(functools.partial(_pp, k))
+
+
+def _first_period(n: int, cond: Callable[[int], ColumnElement[bool]]) -> SQL:
     """The first period index k in [0, n) for which `cond(k)` holds, else n (also when the row's value is
     missing: a comparison with NULL is not true). `cond` holds for every k after the first one that it holds
     for, so this is a binary search of nested CASEs: log2(n) comparisons a row."""
-    def first(lo: int, hi: int) -> Any:  # the first k in [lo, hi) meeting cond, else hi
+    def first(lo: int, hi: int) -> SQL:  # the first k in [lo, hi) meeting cond, else hi
         if hi - lo <= 3:
             whens = [(cond(k), sa.literal_column(str(k), sa.Integer)) for k in range(lo, hi)]
             return sa.case(*whens, else_=sa.literal_column(str(hi), sa.Integer)) if whens else \
@@ -59,16 +62,29 @@ def _first_period(n: int, cond: Any) -> ColumnElement[Any]:
     return first(0, n)
 
 
+def _bounds(interval: Interval, c: Columns, n: int) -> tuple[SQL, SQL]:
+    """A case's first period it counts in and the first (from then on) it no longer does; n: never."""
+    start = c[interval.start]
+
+    def started(k: int) -> ColumnElement[bool]:
+        return interval.started(start, _period(k))
+
+    def stopped(end: SQL) -> Callable[[int], ColumnElement[bool]]:
+        return lambda k: interval.stopped(end, _period(k))
+    ends = [_first_period(n, stopped(c[name])) for name in interval.end_columns()]
+    return _first_period(n, started), ends[0] if len(ends) == 1 else sa.func.least(*ends)
+
+
 @dataclass(frozen=True)
 class _OpenMember:
     """How to read one metric's counts from `_open_select`'s rows."""
-    kind: str  # count | days (Σ days open so far) | overlap (Σ days of overlap with the period)
+    kind: IntervalKind  # count | days (Σ days open so far) | overlap (Σ days of overlap with the period)
     s: str  # column: the first period the case counts in
     e: str  # column: the first period (from s on) it no longer counts in; n = never
 
 
 def _open_select(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n: int,
-                 by: tuple[str, ...], filter_keys: tuple[str, ...]) -> tuple[sa.Select, list[str], tuple[_OpenMember, ...]]:
+                 by: tuple[str, ...], filter_keys: tuple[str, ...]) -> tuple[sa.Select[Any], list[str], tuple[_OpenMember, ...]]:
     metrics = [REGISTRY[name] for name in names]
     c = hub_case.alias("c")
     h, svc = _case_joins(set(by) | set(filter_keys) | {k for keys in member_keys for k in keys})
@@ -88,35 +104,18 @@ def _open_select(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...
     aggs: list[Any] = []
     own_conds: list[ColumnElement[bool]] = []
     for i, (m, keys) in enumerate(zip(metrics, member_keys)):
-        measure = m.measure
         own = sa.and_(sa.true(), *[dim_expr[key].in_(sa.bindparam(f"w{i}_{key}", expanding=True)) for key in keys])
         if keys:
             own_conds.append(own)
-        if isinstance(measure, Open):
-            start = c.c[measure.start]
-
-            def opened(k: int, start: Any = start, days: int = measure.min_days) -> Any:
-                cond = start <= _pp(k, "p_at")
-                return sa.and_(cond, start < _pp(k, f"cut_{days}")) if days else cond
-            s_col = column("s", _first_period(n, opened))
-            ends = [_first_period(n, lambda k, end=c.c[name]: end <= _pp(k, "p_at")) for name in measure.ends]
-            e_col = column("e", ends[0] if len(ends) == 1 else sa.func.least(*ends))
-            kind = "days" if measure.days else "count"
-            lower, upper = seconds_between(ref, start), None
-        elif isinstance(measure, Overlap):
-            start, end = c.c[measure.start], c.c[measure.end]
-            s_col = column("s", _first_period(n, lambda k: start < _pp(k, "p_end")))
-            e_col = column("e", _first_period(n, lambda k: end <= _pp(k, "p_start")))
-            kind = "overlap"
-            last_end = _pp(n - 1, "p_end")
-            lower = seconds_between(ref, sa.func.greatest(start, ref))
-            upper = seconds_between(ref, sa.func.least(sa.func.coalesce(end, last_end), last_end))
-        else:  # pragma: no cover - `_interval` sends only these measures here
-            raise TypeError(type(measure).__name__)
-        only = (lambda expr: expr) if not keys else (lambda expr, own=own: sa.case((own, expr)))
-        aggs += [sa.func.count(only(sa.literal_column("1"))).label(f"n{i}"),
-                 (sa.func.sum(only(lower)) if kind != "count" else sa.null()).label(f"lo{i}"),
-                 (sa.func.sum(only(upper)) if kind == "overlap" else sa.null()).label(f"hi{i}")]
+        interval = _interval_of(m.measure)
+        first, stop = _bounds(interval, c.c, n)
+        s_col, e_col = column("s", first), column("e", stop)
+        kind = interval.kind
+        lower, upper = interval.sums(c.c, ref, _pp(n - 1, "p_end"))
+        rows = Rows(own if keys else None)
+        aggs += [sa.func.count(rows.only(sa.literal_column("1"))).label(f"n{i}"),
+                 (sa.func.sum(rows.only(lower)) if kind != "count" else sa.null()).label(f"lo{i}"),
+                 (sa.func.sum(rows.only(upper)) if upper is not None else sa.null()).label(f"hi{i}")]
         members.append(_OpenMember(kind, s_col, e_col))
 
     frm = _join_case_dims(c, c, h, svc)
@@ -131,7 +130,7 @@ def _open_select(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...
     return _open_events(groups, members, n, by), list(by), tuple(members)
 
 
-def _open_events(g: Any, members: Sequence[_OpenMember], n: int, by: Sequence[str]) -> sa.Select:
+def _open_events(g: Any, members: Sequence[_OpenMember], n: int, by: Sequence[str]) -> sa.Select[Any]:
     """From the groups (s, e), the period indexes where each member's counts change, summed per dimension
     and index: a case starts counting at s, stops at e, and (`Overlap`) is in its last period at e - 1. At
     most (dimension values x periods) rows come back, however many groups there are (a year of days by HWB
@@ -166,15 +165,17 @@ def _open_events(g: Any, members: Sequence[_OpenMember], n: int, by: Sequence[st
 def _interval(prep: _Prepared) -> bool:
     """Whether `_open_select` answers this query: an `Open` measure over several instants in order, or an
     `Overlap` over several periods end to end (what `build_periods` and the look back give)."""
-    measure, periods = prep.metric.measure, prep.periods
-    if prep.metric.source != "cases" or len(periods) < 2:
+    interval, periods = prep.metric.measure.interval(), prep.periods
+    if prep.metric.source != "cases" or len(periods) < 2 or interval is None:
         return False
-    pairs = list(zip(periods, periods[1:]))
-    if isinstance(measure, Open):
-        return all(a.at < b.at for a, b in pairs)
-    if isinstance(measure, Overlap):
-        return all(a.end == b.start for a, b in pairs) and all(p.start < p.end for p in periods)
-    return False
+    return interval.fits(periods)
+
+
+def _interval_of(measure: Measure) -> Interval:
+    interval = measure.interval()
+    if interval is None:  # pragma: no cover - `_interval` sends only these measures here
+        raise TypeError(type(measure).__name__)
+    return interval
 
 
 def _open_rows(members: Sequence[_OpenMember], group_dims: Sequence[str], periods: Sequence[Period],
@@ -184,7 +185,9 @@ def _open_rows(members: Sequence[_OpenMember], group_dims: Sequence[str], period
     counts has no row (the same as grouping by period)."""
     n = len(periods)
     ref = periods[0].start
-    secs = lambda t: (t - ref).total_seconds()
+
+    def secs(t: datetime) -> float:
+        return (t - ref).total_seconds()
     out: list[list[dict[str, Any]]] = []
     for i, m in enumerate(members):
         tallies: dict[tuple[Any, ...], tuple[list[int], list[float]]] = {}

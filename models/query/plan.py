@@ -22,6 +22,7 @@ from models.periods import (
 from models.query.api import _DATA_VERSION
 from models.query.compile import _compile
 from models.query.intervals import _OpenMember
+from models.query.sources import SOURCES
 
 # --- the statement cache ------------------------------------------------------
 #
@@ -45,17 +46,24 @@ _PERIOD_REF = re.compile(r"\bp\.(\w+)")  # a column of the periods' VALUES table
 
 @functools.lru_cache(maxsize=512)
 def _plan(dialect: Dialect, names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n_periods: int,
-          by: tuple[str, ...], filter_keys: tuple[str, ...], grain: str | None = None, interval: bool = False) -> _Plan:
-    stmt, group_dims, members = _compile(names, member_keys, n_periods, by, filter_keys, grain, interval)
+          by: tuple[str, ...], filter_keys: tuple[str, ...], grain: str | None = None, interval: bool = False,
+          reach: int = 1) -> _Plan:
+    stmt, group_dims, members = _compile(names, member_keys, n_periods, by, filter_keys, grain, interval, reach=reach)
     if n_periods > 1 and not interval:
         # Again with only the period columns the select reads: every cell of the VALUES table is a
         # parameter bound on every run (a 28-day series: 364 cells, 2-3 ms, down to 84 cells).
         read = frozenset(_PERIOD_REF.findall(str(stmt.compile(dialect=dialect))))
-        stmt, group_dims, members = _compile(names, member_keys, n_periods, by, filter_keys, grain, interval, read)
+        stmt, group_dims, members = _compile(names, member_keys, n_periods, by, filter_keys, grain, interval, read,
+                                             reach)
     # The data version in the same statement: one round trip, and it is read from the same snapshot as the
     # rows. (A select that returns no row returns no version either: `run_query` then asks separately.)
     stmt = stmt.add_columns(_DATA_VERSION.scalar_subquery().label("data_version"))
     return _Plan(stmt.compile(dialect=dialect), tuple(group_dims), members)
+
+
+def _reach(metric: Metric, periods: list[Period]) -> int:
+    """The part of a query's shape its source reads from its periods (`Source.reach`)."""
+    return SOURCES[metric.source].reach(periods) if len(periods) > 1 else 1
 
 
 def _params(metric: Metric, periods: list[Period], where: Mapping[str, list[Any]]) -> dict[str, Any]:
@@ -64,9 +72,5 @@ def _params(metric: Metric, periods: list[Period], where: Mapping[str, list[Any]
     params = period_params(periods, stale_hours)
     params["bucket_from"] = periods[0].label  # the first bucket's first day (a parameter only `_bucket` uses)
     params.update({f"w_{key}": vals for key, vals in where.items()})
-    if metric.source == "sitrep":
-        params["feeds"] = [f"nhse_{x}_sitrep" for x in where.get("collection", ["acute"])]
-    if metric.source == "cases" and len(periods) > 1:
-        params["span_from"] = min(x.start for x in periods)
-        params["span_to"] = max(max(x.at, x.end) for x in periods)
+    params.update(SOURCES[metric.source].params(periods, where))
     return params

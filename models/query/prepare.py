@@ -13,7 +13,6 @@ from models.access import as_hwbs
 from models.dimensions import check_filters, known_codes
 from models.metrics import (
     Metric,
-    Share,
 )
 from models.periods import (
     GRAINS,
@@ -70,8 +69,9 @@ def _prepare(engine: Engine, q: MetricQuery) -> _Prepared:
     # ICB and place as the HWBs they cover, within the principal's scope: `models.access.as_hwbs`
     where = as_hwbs(engine, _validate_values(engine, metric, q.where), has_hwb="hwb" in metric.dimensions)
     share_filter = None
-    if isinstance(metric.measure, Share) and metric.measure.dimension in where:
-        share_filter = set(where[metric.measure.dimension])
+    share_dim = metric.measure.share_dimension
+    if share_dim is not None and share_dim in where:
+        share_filter = set(where[share_dim])
     if q.lookback_days:
         periods = _lookback_periods(at, q.lookback_days)
     else:
