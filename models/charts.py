@@ -35,7 +35,7 @@ GRAPH_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True,
                                 "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 
 
-Figure = dict  # {"data": [...], "layout": {...}}: plain dicts; dcc.Graph takes them as they are
+Figure = dict[str, Any]  # {"data": [...], "layout": {...}}: plain dicts; dcc.Graph takes them as they are
 
 
 def _deep_merge(into: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:

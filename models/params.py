@@ -150,7 +150,8 @@ def check_bounds(at: datetime, from_: date | None, to: date | None, grain: str |
                  source: str | None = None) -> tuple[date, date]:
     """Refuse, before any work, a query whose dates leave [EARLIEST, LATEST) or whose periods pass the cap
     (`HOMEWARD_MAX_PERIODS`): the cost of a query grows with its periods, a capacity series' fastest
-    (one aggregate per period, see `_compile`). Returns the window."""
+    (its latest report per service is joined to every period it covers), so it may have a cap of its own.
+    Returns the window."""
     check_at(at)
     for param, day in (("from", from_), ("to", to)):
         if day is not None:

@@ -50,8 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Mail server for email channels: `smtp://user:password@host:587` (STARTTLS, then login)."),
     Setting("HOMEWARD_SMTP_SENDER", "homeward@localhost",
             "The From address of alert and digest emails."),
-    Setting("HOMEWARD_MAX_PERIODS", "day=1100,week=520,month=240,capacity=120",
-            "Most periods one query may ask for, per grain (`day=N,week=N,month=N`), and at any grain for a capacity metric's series (`capacity=N`: one store aggregate per period, about 9 s for 366 on DuckDB); more is refused with a 400 naming `grain`. Dates must lie in 2000-01-01 .. 2100-01-01."),
+    Setting("HOMEWARD_MAX_PERIODS", "day=1100,week=520,month=240,capacity=1100",
+            "Most periods one query may ask for, per grain (`day=N,week=N,month=N`), and at any grain for a capacity metric's series (`capacity=N`: a 1,100-day national series takes about 5 s on DuckDB; lower it for a slower store); more is refused with a 400 naming `grain`. Dates must lie in 2000-01-01 .. 2100-01-01."),
     Setting("HOMEWARD_QUERY_TIMEOUT_SECONDS", "30",
             "Longest a web request's store work may run; past it the request is stopped and answered 504."),
     Setting("HOMEWARD_INGEST_MAX_MB", "512",
@@ -171,7 +171,7 @@ def smtp_sender() -> str:
     return _raw("HOMEWARD_SMTP_SENDER") or "homeward@localhost"
 
 
-DEFAULT_MAX_PERIODS = {"day": 1100, "week": 520, "month": 240, "capacity": 120}
+DEFAULT_MAX_PERIODS = {"day": 1100, "week": 520, "month": 240, "capacity": 1100}
 
 
 def max_periods() -> dict[str, int]:
