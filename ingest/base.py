@@ -11,10 +11,11 @@ import hashlib
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -78,13 +79,17 @@ class LoadResult:
     problems: list[str] = field(default_factory=list)
 
 
+# A kept raw copy: the bytes, or blocks of them written one after another (a large copy is never held whole).
+Kept = bytes | Iterable[bytes]
+
+
 class Feed(Protocol):
     name: str
 
     def parse(self, payload: bytes, ctx: FeedContext) -> Any:
         """Read the delivery; raise UnreadableDelivery when none of it can be used."""
 
-    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
+    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[Kept, str, bool]:
         """(bytes to keep, file extension, pseudonymised?) — never clear identifiers."""
 
     def load(self, conn: Connection, parsed: Any, run_id: int, ctx: FeedContext) -> LoadResult:
@@ -170,20 +175,22 @@ def record_failed(engine: Engine, feed: str, source: str, error: str) -> RunSumm
 
 # --- landing the raw payload -------------------------------------------------
 
-def land_raw(engine: Engine, feed: str, sha: str, kept: bytes, ext: str, pseudonymised: bool) -> Path:
+def land_raw(engine: Engine, feed: str, sha: str, kept: Kept, ext: str, pseudonymised: bool) -> Path:
     """Keep the payload under data/raw/<feed>/<sha[:2]>/<sha>.<ext>; addressed by the original bytes' hash."""
     relative = Path("raw") / feed / sha[:2] / f"{sha}.{ext}"
     path = settings.data_dir() / relative
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(kept)
+        with tmp.open("wb") as fh:
+            for block in [kept] if isinstance(kept, bytes) else kept:
+                fh.write(block)
         os.replace(tmp, path)  # never a half-written copy under the final name
     with engine.begin() as conn:
         exists = conn.execute(sa.select(raw_payload.c.sha256).where(raw_payload.c.sha256 == sha)).first()
         if exists is None:
             conn.execute(raw_payload.insert().values(
-                sha256=sha, feed=feed, path=str(relative), size_bytes=len(kept),
+                sha256=sha, feed=feed, path=str(relative), size_bytes=path.stat().st_size,
                 pseudonymised=pseudonymised, first_seen_at=utc_now()))
     return path
 
@@ -217,21 +224,32 @@ def run_delivery(engine: Engine, feed_impl: Feed, payload: bytes, ctx: FeedConte
             return record_unchanged(engine, ctx.feed, ctx.source, sha)
     run_id = start_run(engine, ctx.feed, ctx.source, sha)
     summary = RunSummary(feed=ctx.feed, source=ctx.source, status="failed", payload_sha256=sha, run_id=run_id)
-    parsed: Any | None = None
+    def land(parsed: Any | None, payload: bytes) -> None:
+        kept, ext, pseudonymised = feed_impl.kept_copy(payload, parsed)
+        land_raw(engine, ctx.feed, sha, kept, ext, pseudonymised)
+
     try:
         try:
             parsed = feed_impl.parse(payload, ctx)
-        finally:
-            kept, ext, pseudonymised = feed_impl.kept_copy(payload, parsed)
-            land_raw(engine, ctx.feed, sha, kept, ext, pseudonymised)
-            del kept
-        # Neither copy of the bytes is needed any more; and `load` receives the only reference to the
-        # parsed delivery, so it can let it go once checked (a large delivery is held once, not thrice).
+        except BaseException:
+            land(None, payload)  # the payload as far as it can be kept: masked, for the failure to be looked into
+            raise
+        # The raw copy is written while the delivery is checked and loaded (writing it is mostly
+        # Arrow's and the disk's work, checking DuckDB's, so on two cores they overlap); the load
+        # commits only once the copy has landed, so a run that fails to keep its copy loads nothing.
+        # `load` receives the only reference to the parsed delivery, so it can let it go once
+        # checked (a large delivery is held once, not thrice); the payload goes as soon as it is kept.
+        handed, kept_from = [parsed], [parsed, payload]
+        del parsed
         payload = b""
-        handed = [parsed]
-        parsed = None
-        with engine.begin() as conn:
-            result = feed_impl.load(conn, handed.pop(), run_id, ctx)
+        with ThreadPoolExecutor(1, thread_name_prefix="land-raw") as landing, engine.begin() as conn:
+            landed = landing.submit(lambda: land(*kept_from) or kept_from.clear())
+            try:
+                result = feed_impl.load(conn, handed.pop(), run_id, ctx)
+            except BaseException:
+                wait([landed])  # the copy is kept whatever became of the load; the load's error is the run's
+                raise
+            landed.result()  # a copy that failed to land fails the run
             _write_rejects(conn, ctx.feed, run_id, result.rejects)
             summary.rows_read, summary.rows_loaded = result.rows_read, result.rows_loaded
             summary.rows_rejected = result.rows_rejected

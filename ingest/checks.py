@@ -61,6 +61,16 @@ class Checked:
     sub_key_unique: bool = False  # see Validation.finish
 
 
+def rows_among(row_no: pa.Array | pa.ChunkedArray, rows: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Per value of `row_no`: is it one of `rows`? Row numbers are small positive integers, so a
+    table indexed by number answers a million rows in milliseconds, where a hash set takes tenths."""
+    numbers = row_no.to_numpy()
+    wanted = rows.to_numpy()
+    found = np.zeros(int(max(numbers.max(initial=0), wanted.max(initial=0))) + 1, dtype=bool)
+    found[wanted] = True
+    return found[numbers]
+
+
 def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -269,7 +279,7 @@ class Validation:
         rows_rejected = len(bad)
         good = self.typed
         if rows_rejected:
-            good = good.filter(pc.invert(pc.is_in(good.column("row_no"), value_set=bad.combine_chunks())))
+            good = good.filter(pa.array(~rows_among(good.column("row_no"), bad)))
         good = good.select(list(dict.fromkeys([*columns.values(), *key, "row_no"])))
         self.db.register("good_rows", good)
         keys = ", ".join(key)
@@ -282,7 +292,7 @@ class Validation:
         if not sub_key_unique and repeats(keys):
             # The same key twice in one delivery: the later row is the correction.
             last = self.db.execute(f"SELECT max(row_no) FROM good_rows GROUP BY {keys}").fetch_arrow_table().column(0)
-            good = good.filter(pc.is_in(good.column("row_no"), value_set=last.combine_chunks()))
+            good = good.filter(pa.array(rows_among(good.column("row_no"), last)))
         self.db.unregister("good_rows")
         good = pa.table([good.column(c) for c in columns.values()] + [good.column("row_no")],
                         names=[*columns, "row_no"])

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -161,11 +161,13 @@ def _read_json(payload: bytes) -> pa.Table:
     return pa.table({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
 
 
-def write_delivery(table: pa.Table, fmt: str) -> bytes:
-    """A table back to bytes in its delivery's format (for the kept, pseudonymised copy)."""
-    if fmt == "csv":
-        sink = io.BytesIO()
-        pacsv.write_csv(table, sink)
-        return sink.getvalue()
-    lines = (json.dumps(row, ensure_ascii=False) for row in table.to_pylist())
-    return ("\n".join(lines) + "\n").encode("utf-8")
+def delivery_chunks(table: pa.Table, fmt: str, rows: int = 65_536) -> Iterator[bytes]:
+    """A table back to bytes in its delivery's format (for the kept, pseudonymised copy), a block of
+    rows at a time: a large delivery's copy is written as it is made, never held whole."""
+    for number, batch in enumerate(table.to_batches(max_chunksize=rows) or [table]):
+        if fmt == "csv":
+            sink = io.BytesIO()
+            pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=number == 0))
+            yield sink.getvalue()
+        else:
+            yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in batch.to_pylist()).encode("utf-8")

@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ingest import bulk
-from ingest.base import FeedContext, LoadResult
-from ingest.checks import Check, Field, Validation, order_check, sql_str
+from ingest.base import FeedContext, Kept, LoadResult
+from ingest.checks import Check, Field, Validation, order_check, rows_among, sql_str
 from ingest.feeds.geography_lookup import hwb_codes
 from ingest.feeds.vacancy import require_columns
-from ingest.formats import Tabular, read_delivery, write_delivery
+from ingest.formats import Tabular, delivery_chunks, read_delivery
 from ingest.pseudonym import (
     Pseudonymiser,
     holds_nhs_number,
@@ -84,6 +84,7 @@ CASE_COLUMNS = ("hub_id", "case_id", "person_id", "age", "hwb_code", "acute_site
 _TEN_DIGITS = "must be 10 digits"
 _CHECK_DIGIT = "fails the Modulus 11 check digit test"
 _PROBLEMS = pa.array([f"nhs_number {_TEN_DIGITS}", f"nhs_number {_CHECK_DIGIT}"], pa.string())
+_POWERS = 10 ** np.arange(9, -1, -1, dtype=np.int64)  # a ten-digit number's place values
 
 
 def _one_nhs_number(raw: str) -> tuple[str | None, int, str | None]:
@@ -119,10 +120,15 @@ def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array,
     person_index = np.full(n, -1, dtype=np.int64)  # into `pseudonyms`
     problem = np.full(n, -1, dtype=np.int64)  # into _PROBLEMS
     masked_index = np.full(n, -1, dtype=np.int64)  # into `masked_values`
-    valid = pa.array(numbers.cast(pa.string()).filter(pa.array(good)))
-    encoded = pc.dictionary_encode(valid)
-    pseudonym_parts = [pseudonymiser.pseudonym_array(encoded.dictionary)]
-    person_index[fast_rows[good]] = encoded.indices.to_numpy(zero_copy_only=False)
+    # Each distinct number is hashed once; numbers found as integers (cheaper than as ten-byte strings)
+    # and written back as digits for the hash.
+    as_int = (data.reshape(-1, 10)[good].astype(np.int64) - 48) @ _POWERS
+    encoded = pc.dictionary_encode(pa.array(as_int))
+    distinct = encoded.dictionary.to_numpy()
+    digits = (distinct[:, None] // _POWERS % 10 + 48).astype(np.uint8)
+    pseudonym_parts = [pseudonymiser.pseudonym_digits(digits.tobytes())]
+    del as_int, distinct, digits
+    person_index[fast_rows[good]] = encoded.indices.to_numpy()
     bad_rows = fast_rows[~good]
     problem[bad_rows] = 1
     masked_parts = [pc.binary_join_element_wise(
@@ -178,7 +184,7 @@ class HubCasesFeed:
                                         else pa.nulls(table.num_rows, pa.bool_()))
         return Tabular(table=table, format=parsed.format, broken=parsed.broken)
 
-    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
+    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[Kept, str, bool]:
         if not isinstance(parsed, Tabular):
             # Unreadable: we cannot tell which digits are NHS numbers, so every ten-digit run is masked.
             return scrub_bytes(payload), "bin", True
@@ -190,7 +196,7 @@ class HubCasesFeed:
         known = [f.name for f in FIELDS if f.name in table.column_names]
         kept = pa.table({name: scrub_column(table.column(name)) for name in known})
         kept = kept.append_column("person_id", kept_id)
-        return write_delivery(kept, parsed.format), parsed.format, True
+        return delivery_chunks(kept, parsed.format), parsed.format, True
 
     def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
         good, rejects, rows_read, rows_rejected = validate(conn, parsed, ctx)
@@ -249,19 +255,15 @@ def _mark_newest(v: Validation, good: pa.Table, every_case_once: bool) -> pa.Tab
 
     Versions are unique per (hub_id, case_id, updated_at) by now, so the newest is the one
     with the greatest updated_at; when no case appears twice, every row is."""
-    newest = pa.array(np.ones(good.num_rows, dtype=bool))
-    if good.num_rows and not every_case_once:
-        v.db.register("versions", good)
-        try:
-            repeated = v.db.execute("SELECT count(*) FROM (SELECT 1 FROM versions GROUP BY hub_id, case_id "
-                                    "HAVING count(*) > 1)").fetchone()[0]  # type: ignore[index]  # count(*): one row
-            if repeated:
-                rows = v.db.execute("SELECT arg_max(row_no, updated_at) FROM versions GROUP BY hub_id, case_id"
-                                    ).fetch_arrow_table().column(0).combine_chunks()
-                newest = pc.is_in(good.column("row_no"), value_set=rows)
-        finally:
-            v.db.unregister("versions")
-    return good.append_column("is_newest", newest)
+    if not good.num_rows or every_case_once:
+        return good.append_column("is_newest", pa.array(np.ones(good.num_rows, dtype=bool)))
+    v.db.register("versions", good)
+    try:
+        rows = v.db.execute("SELECT arg_max(row_no, updated_at) FROM versions GROUP BY hub_id, case_id"
+                            ).fetch_arrow_table().column(0)
+    finally:
+        v.db.unregister("versions")
+    return good.append_column("is_newest", pa.array(rows_among(good.column("row_no"), rows)))
 
 
 def _make_room(conn: Connection, good: pa.Table) -> pa.Table:

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ingest import bulk
-from ingest.base import FeedContext, LoadResult
+from ingest.base import FeedContext, Kept, LoadResult
 from ingest.checks import Check, Field, Validation
 from ingest.feeds.geography_lookup import hwb_codes
-from ingest.formats import Tabular, UnreadableDelivery, read_delivery, write_delivery
+from ingest.formats import Tabular, UnreadableDelivery, delivery_chunks, read_delivery
 from ingest.pseudonym import holds_nhs_number, scrub_bytes, scrub_column
 from models.tables import service
 
@@ -61,7 +61,7 @@ class VacancyFeed:
         require_columns(parsed, REQUIRED_COLUMNS)
         return parsed
 
-    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
+    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[Kept, str, bool]:
         """As delivered: no person-level data belongs here. But a wrong file (a hub's cases sent to
         this feed, say) could carry NHS numbers, and they must not be kept in clear."""
         if not isinstance(parsed, Tabular):
@@ -70,7 +70,7 @@ class VacancyFeed:
         if not any(holds_nhs_number(table.column(c), or_3_3_4=True).any() for c in table.column_names):
             return payload, parsed.format, False
         masked = pa.table({c: scrub_column(table.column(c)) for c in table.column_names})
-        return write_delivery(masked, parsed.format), parsed.format, True
+        return delivery_chunks(masked, parsed.format), parsed.format, True
 
     def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
         checked = validate(conn, parsed, ctx)
