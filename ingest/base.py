@@ -224,26 +224,25 @@ def run_delivery(engine: Engine, feed_impl: Feed, payload: bytes, ctx: FeedConte
             return record_unchanged(engine, ctx.feed, ctx.source, sha)
     run_id = start_run(engine, ctx.feed, ctx.source, sha)
     summary = RunSummary(feed=ctx.feed, source=ctx.source, status="failed", payload_sha256=sha, run_id=run_id)
-    def land(parsed: Any | None, payload: bytes) -> None:
-        kept, ext, pseudonymised = feed_impl.kept_copy(payload, parsed)
-        land_raw(engine, ctx.feed, sha, kept, ext, pseudonymised)
-
     try:
         try:
             parsed = feed_impl.parse(payload, ctx)
         except BaseException:
-            land(None, payload)  # the payload as far as it can be kept: masked, for the failure to be looked into
+            # The payload as far as it can be kept (masked), for the failure to be looked into.
+            land_raw(engine, ctx.feed, sha, *feed_impl.kept_copy(payload, None))
             raise
-        # The raw copy is written while the delivery is checked and loaded (writing it is mostly
-        # Arrow's and the disk's work, checking DuckDB's, so on two cores they overlap); the load
-        # commits only once the copy has landed, so a run that fails to keep its copy loads nothing.
-        # `load` receives the only reference to the parsed delivery, so it can let it go once
-        # checked (a large delivery is held once, not thrice); the payload goes as soon as it is kept.
-        handed, kept_from = [parsed], [parsed, payload]
-        del parsed
+        kept = feed_impl.kept_copy(payload, parsed)
+        # The bytes are not needed any more; and `load` receives the only reference to the parsed delivery
+        # (but for the kept copy's), so it can let it go once checked: a large delivery is held once, not thrice.
         payload = b""
+        handed = [parsed]
+        del parsed
+        # The raw copy is written while the delivery is checked and loaded (a large copy is made as it
+        # is written, mostly Arrow's and the disk's work; checking is DuckDB's: on two cores they overlap).
+        # The load commits only once the copy has landed, so a run that fails to keep its copy loads nothing.
         with ThreadPoolExecutor(1, thread_name_prefix="land-raw") as landing, engine.begin() as conn:
-            landed = landing.submit(lambda: land(*kept_from) or kept_from.clear())
+            landed = landing.submit(land_raw, engine, ctx.feed, sha, *kept)
+            del kept
             try:
                 result = feed_impl.load(conn, handed.pop(), run_id, ctx)
             except BaseException:

@@ -161,13 +161,17 @@ def _read_json(payload: bytes) -> pa.Table:
     return pa.table({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
 
 
-def delivery_chunks(table: pa.Table, fmt: str, rows: int = 65_536) -> Iterator[bytes]:
+KEPT_BLOCK_ROWS = 65_536
+
+
+def delivery_chunks(table: pa.Table, fmt: str, header: bool = True) -> Iterator[bytes]:
     """A table back to bytes in its delivery's format (for the kept, pseudonymised copy), a block of
-    rows at a time: a large delivery's copy is written as it is made, never held whole."""
-    for number, batch in enumerate(table.to_batches(max_chunksize=rows) or [table]):
+    rows at a time: a large delivery's copy is written as it is made, never held whole. (`header`:
+    the CSV's header line first; not for the blocks that follow one.)"""
+    for number, batch in enumerate(table.to_batches(max_chunksize=KEPT_BLOCK_ROWS) or [table]):
         if fmt == "csv":
             sink = io.BytesIO()
-            pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=number == 0))
+            pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=header and number == 0))
             yield sink.getvalue()
         else:
             yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in batch.to_pylist()).encode("utf-8")
