@@ -71,6 +71,26 @@ def rows_among(row_no: pa.Array | pa.ChunkedArray, rows: pa.Array | pa.ChunkedAr
     return found[numbers]
 
 
+def _edge_space(text: pa.ChunkedArray) -> bool:
+    """Does any value begin or end with a space? Read from each value's first and last byte through the
+    offsets, which is a fraction of comparing a million strings. (A null's bytes, if any, are looked at
+    too: at worst a needless trim.)"""
+    for chunk in text.chunks:
+        if len(chunk) == 0:
+            continue
+        chunk = chunk.cast(pa.large_binary()) if pa.types.is_large_string(chunk.type) else chunk.cast(pa.binary())
+        width = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset:chunk.offset + len(chunk) + 1]
+        if chunk.buffers()[2] is None:
+            continue
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+        starts, ends = offsets[:-1], offsets[1:]
+        filled = ends > starts
+        if filled.any() and ((data[starts[filled]] == 32).any() or (data[ends[filled] - 1] == 32).any()):
+            return True
+    return False
+
+
 def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -183,9 +203,9 @@ class Validation:
         if raw is None:
             return pa.chunked_array([pa.nulls(n, pa.string()) if default is None
                                      else pa.repeat(pa.scalar(default, pa.string()), n)])
-        needs_trim = pc.any(pc.or_(pc.starts_with(raw, " "), pc.ends_with(raw, " "))).as_py()
+        needs_trim = _edge_space(raw)
         text = pc.utf8_trim(raw, characters=" ") if needs_trim else raw
-        if pc.any(pc.equal(text, "")).as_py():
+        if pc.min(pc.binary_length(text)).as_py() == 0:  # (lengths come from the offsets: no string is read)
             text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         if default is not None and text.null_count:
             text = pc.fill_null(text, default)

@@ -72,7 +72,8 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _read_csv(payload: bytes) -> tuple[pa.Table, tuple[tuple[int, str], ...]]:
-    first_line = payload.split(b"\n", 1)[0]
+    end = payload.find(b"\n")
+    first_line = payload[:end] if end >= 0 else payload  # (not split: that would copy the whole delivery)
     try:
         header_text = first_line.decode("utf-8")
     except UnicodeDecodeError:
