@@ -15,18 +15,21 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Sequence
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ingest import bulk, sources
+from ingest.feed import Feed, FeedContext, Kept, LoadResult, Reject
+from ingest.feeds import get_feed
 from ingest.formats import UnreadableDelivery
 from ingest.pseudonym import scrub
 from models import settings
 from models.db import next_id
 from models.tables import ingest_run, raw_payload, run_id_seq
+from models.vocab import REFERENCE_FEED
 
 log = logging.getLogger("homeward.ingest")
 
@@ -45,6 +48,8 @@ class ScrubNhsNumbers(logging.Filter):
 for _name in ("homeward.ingest", "homeward.scheduler"):
     logging.getLogger(_name).addFilter(ScrubNhsNumbers())
 
+__all__ = ["Feed", "FeedContext", "Kept", "LoadResult", "Reject", "RunSummary", "run_delivery", "run_feed"]
+
 STATUS_RANK = {"unchanged": 0, "ok": 1, "partial": 2, "failed": 3}
 EXIT_CODES = {"unchanged": 0, "ok": 0, "partial": 3, "failed": 2}
 
@@ -52,48 +57,6 @@ EXIT_CODES = {"unchanged": 0, "ok": 0, "partial": 3, "failed": 2}
 def utc_now() -> datetime:
     """Naive UTC, as the store keeps every time."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-@dataclass(frozen=True)
-class Reject:
-    row_number: int  # 1 = first data row
-    field: str
-    value: str | None  # masked if it could identify a person
-    reason: str
-
-
-@dataclass(frozen=True)
-class FeedContext:
-    feed: str
-    source: str
-    fetched_at: datetime  # naive UTC
-    hub_id: str | None = None  # hub_cases: the default hub for rows without one
-
-
-@dataclass
-class LoadResult:
-    rows_read: int
-    rows_loaded: int
-    rows_rejected: int
-    rejects: pa.Table | Sequence[Any]  # Arrow (row_no, field, value, reason) or Reject-like objects
-    problems: list[str] = field(default_factory=list)
-
-
-# A kept raw copy: the bytes, or blocks of them written one after another (a large copy is never held whole).
-Kept = bytes | Iterable[bytes]
-
-
-class Feed(Protocol):
-    name: str
-
-    def parse(self, payload: bytes, ctx: FeedContext) -> Any:
-        """Read the delivery; raise UnreadableDelivery when none of it can be used."""
-
-    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[Kept, str, bool]:
-        """(bytes to keep, file extension, pseudonymised?) — never clear identifiers."""
-
-    def load(self, conn: Connection, parsed: Any, run_id: int, ctx: FeedContext) -> LoadResult:
-        """Validate and write inside the caller's transaction."""
 
 
 @dataclass
@@ -290,9 +253,7 @@ def combine(feed: str, source: str, parts: list[RunSummary]) -> RunSummary:
 
 def run_feed(engine: Engine, feed: str, source: str, *, hub_id: str | None = None) -> RunSummary:
     """Run `feed` once from `source` (a file, a folder of deliveries, or an http(s) URL)."""
-    from ingest.feeds import get_feed
-
-    if feed == "reference":
+    if feed == REFERENCE_FEED:
         return run_reference(engine, source)
     feed_impl = get_feed(feed)
     if sources.is_url(source):
@@ -330,8 +291,8 @@ def run_reference(engine: Engine, source: str) -> RunSummary:
     """Reload the shipped reference geography; the source names where it came from, for the log."""
     from models import geography
 
-    run_id = start_run(engine, "reference", source, None)
-    summary = RunSummary(feed="reference", source=source, status="ok", run_id=run_id)
+    run_id = start_run(engine, REFERENCE_FEED, source, None)
+    summary = RunSummary(feed=REFERENCE_FEED, source=source, status="ok", run_id=run_id)
     try:
         geography.load_reference(engine)
     except Exception as exc:  # noqa: BLE001

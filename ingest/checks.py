@@ -68,7 +68,7 @@ def rows_among(row_no: pa.Array | pa.ChunkedArray, rows: pa.Array | pa.ChunkedAr
     wanted = rows.to_numpy()
     found = np.zeros(int(max(numbers.max(initial=0), wanted.max(initial=0))) + 1, dtype=bool)
     found[wanted] = True
-    return found[numbers]
+    return np.asarray(found[numbers], dtype=bool)
 
 
 def _edge_space(text: pa.ChunkedArray) -> bool:
@@ -78,11 +78,10 @@ def _edge_space(text: pa.ChunkedArray) -> bool:
     for chunk in text.chunks:
         if len(chunk) == 0:
             continue
-        chunk = chunk.cast(pa.large_binary()) if pa.types.is_large_string(chunk.type) else chunk.cast(pa.binary())
-        width = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset:chunk.offset + len(chunk) + 1]
+        chunk = chunk.cast(pa.large_binary())  # one offset width (the bytes themselves are not copied)
         if chunk.buffers()[2] is None:
             continue
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset:chunk.offset + len(chunk) + 1]
         data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
         starts, ends = offsets[:-1], offsets[1:]
         filled = ends > starts

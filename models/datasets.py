@@ -35,7 +35,7 @@ from models.periods import london_date_of, london_midnight_utc
 from models.query import MetricQuery, MetricResult, QueryError, check_bounds, parse_time
 from models.query import _known_codes as known_geography_codes  # the metrics layer's own check: one rule
 from models.tables import capacity_report, hub_case, hwb, service, sitrep_value, trust
-from models.vocab import AGE_BANDS, NOT_RECORDED, SITREP_LEVELS
+from models.vocab import AGE_BANDS, NOT_RECORDED, SITREP_FEEDS, SITREP_LEVELS
 
 LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
@@ -86,7 +86,6 @@ class DatasetQuery:
 
 # --- parameters ----------------------------------------------------------
 
-SITREP_FEEDS = ("nhse_acute_sitrep", "nhse_community_sitrep")
 MAX_LIMIT = 100_000
 # Parameters every dataset accepts that are not filters on rows.
 CONTROL_PARAMS = ("format", "limit")

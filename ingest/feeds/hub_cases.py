@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ingest import bulk
-from ingest.base import FeedContext, Kept, LoadResult
 from ingest.checks import Check, Field, Validation, order_check, rows_among, sql_str
+from ingest.feed import FeedContext, Kept, LoadResult
 from ingest.feeds.geography_lookup import hwb_codes
 from ingest.feeds.vacancy import require_columns
 from ingest.formats import KEPT_BLOCK_ROWS, Tabular, delivery_chunks, read_delivery
@@ -39,17 +39,10 @@ from ingest.pseudonym import (
 )
 from models.dialects import london_date
 from models.tables import CASE_DATES
+from models.vocab import DELAY_REASONS, HUB_CASES_FEED, IC_OUTCOMES, STATUS_91D
 
 DEFAULT_HUB_ID = "default"
 
-DELAY_REASONS: tuple[str, ...] = (
-    "MEDICAL", "THERAPY", "REFERRAL", "MEDICINES", "TRANSPORT", "HUB_CONFIRMATION", "P1_NEW_CARE",
-    "P1_CONTINUE_REHAB", "P2_BED", "P3_CARE_HOME", "P3_END_OF_LIFE", "EQUIPMENT", "FAMILY_CHOICE",
-    "HOUSING", "SAFEGUARDING", "READMISSION", "NO_PLAN", "DIAGNOSTIC", "INFECTION", "CHC_DECISION",
-)
-IC_OUTCOMES: tuple[str, ...] = ("home_no_support", "home_with_care", "residential_care", "nursing_care",
-                                "readmitted", "died", "other")
-STATUS_91D: tuple[str, ...] = ("at_home", "in_hospital", "care_home", "died", "unknown")
 TIME_FIELDS: tuple[str, ...] = ("admitted_at", "referred_at", "discharge_ready_at", "pathway_decided_at",
                                 "discharged_at", "ic_started_at", "ic_ended_at", "readmitted_at", "updated_at")
 
@@ -190,7 +183,7 @@ class CaseDelivery(Tabular):
 
 
 class HubCasesFeed:
-    name = "hub_cases"
+    name = HUB_CASES_FEED
 
     def parse(self, payload: bytes, ctx: FeedContext) -> CaseDelivery:
         parsed = read_delivery(payload)

@@ -19,18 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ingest import bulk
-from ingest.base import FeedContext, Kept, LoadResult
 from ingest.checks import Check, Field, Validation
+from ingest.feed import FeedContext, Kept, LoadResult
 from ingest.feeds.geography_lookup import hwb_codes
 from ingest.formats import Tabular, UnreadableDelivery, delivery_chunks, read_delivery
 from ingest.pseudonym import holds_nhs_number, scrub_bytes, scrub_column
 from models.tables import service
-
-SERVICE_TYPES: dict[str, int] = {
-    "P1_REABLEMENT": 1, "P1_REHAB": 1, "P1_BRIDGING": 1,
-    "P2_COMMUNITY_HOSPITAL": 2, "P2_CARE_HOME": 2, "P2_IC_UNIT": 2,
-    "P3_RESIDENTIAL": 3, "P3_NURSING": 3,
-}
+from models.vocab import SERVICE_TYPES, VACANCY_FEED
 
 FIELDS: tuple[Field, ...] = (
     Field("service_id", required=True),
@@ -54,7 +49,7 @@ def require_columns(parsed: Tabular, required: tuple[str, ...]) -> None:
 
 
 class VacancyFeed:
-    name = "vacancy"
+    name = VACANCY_FEED
 
     def parse(self, payload: bytes, ctx: FeedContext) -> Tabular:
         parsed = read_delivery(payload)

@@ -29,6 +29,7 @@ from models.periods import (
     to_naive_utc,
 )
 from models.tables import ingest_run
+from models.vocab import ACUTE_SITREP_FEED, COMMUNITY_SITREP_FEED, HUB_CASES_FEED, VACANCY_FEED
 
 RESERVED = ("at", "from", "to", "grain", "by")
 
@@ -197,8 +198,8 @@ def data_version(engine: Engine) -> int:
 
 # Which metrics a feed's data can change. A feed not named here (reference geography, a new feed)
 # may change any metric.
-FEED_SOURCE: dict[str, str] = {"vacancy": "capacity", "hub_cases": "cases",
-                               "nhse_acute_sitrep": "sitrep", "nhse_community_sitrep": "sitrep"}
+FEED_SOURCE: dict[str, str] = {VACANCY_FEED: "capacity", HUB_CASES_FEED: "cases",
+                               ACUTE_SITREP_FEED: "sitrep", COMMUNITY_SITREP_FEED: "sitrep"}
 
 
 def feed_versions(engine: Engine) -> dict[str, int]:

@@ -46,6 +46,7 @@ from models.tables import (
     service,
     sitrep_value,
 )
+from models.vocab import COMMUNITY_SITREP_FEED
 
 # --- compilation -----------------------------------------------------------
 
@@ -189,7 +190,7 @@ def _compile(names: tuple[str, ...], member_keys: tuple[tuple[str, ...], ...], n
         if not ({"level", "org"} & (set(by) | set(where))):
             filters.append(v.c.level == "england")  # one figure, not the sum of every level
         dim_expr = {"level": v.c.level, "org": v.c.org_code, "pathway": v.c.pathway,
-                    "collection": sa.case((v.c.feed == "nhse_community_sitrep", "community"), else_="acute")}
+                    "collection": sa.case((v.c.feed == COMMUNITY_SITREP_FEED, "community"), else_="acute")}
 
     for key in sorted(where):
         if share_dim and key == share_dim:
