@@ -162,17 +162,6 @@ class Pseudonymiser:
     def pseudonyms(self, nhs_numbers: Iterable[str]) -> list[str]:
         return [d.hex() for d in self._digests(n.encode("ascii") for n in nhs_numbers)]
 
-    def pseudonym_array(self, digits: pa.Array) -> pa.Array:
-        """Pseudonyms (hex strings) of an Arrow array of normalised ten-digit numbers, without nulls."""
-        if len(digits) == 0:
-            return pa.array([], pa.string())
-        digits = digits.cast(pa.binary())
-        offsets = np.frombuffer(digits.buffers()[1], dtype=np.int32)[digits.offset:digits.offset + len(digits) + 1]
-        data = digits.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
-        if len(data) != 10 * len(digits):
-            raise ValueError("pseudonym_array expects ten-digit numbers")
-        return self.pseudonym_digits(data)
-
     def pseudonym_digits(self, data: bytes) -> pa.Array:
         """Pseudonyms (hex strings) of ten-digit numbers written back to back as ASCII digits."""
         count = len(data) // 10
