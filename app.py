@@ -12,9 +12,9 @@ import sys
 from typing import Any, Sequence
 
 from models import settings
+from models.vocab import FEEDS
 
 SERVE_THREADS = 8  # as many as the store's pool (models.db) serves at once
-FEEDS = ("vacancy", "hub_cases", "nhse_acute_sitrep", "nhse_community_sitrep", "reference")
 
 
 def create_app(*, start_scheduler: bool = False) -> Any:

@@ -38,8 +38,8 @@ def ingest_one(feed: str, path: str, rows: int) -> int:
     assert summary.status == "ok" and summary.rows_loaded == rows, summary.to_json()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{feed:10s} {rows:>9,d} rows {Path(path).stat().st_size / 1e6:7.1f} MB "
-          f"{seconds:6.2f} s {rows / seconds:>10,.0f} rows/s  (cpu {cpu:5.2f} s)  peak memory {peak_mb:,.0f} MB",
-          flush=True)
+          f"{seconds:6.2f} s {rows / seconds:>10,.0f} rows/s  (cpu {cpu:5.2f} s)  peak memory {peak_mb:,.0f} MB"
+          f"  load {os.getloadavg()[0]:.2f}", flush=True)  # the machine's 1-minute load: wall time is only fair when idle
     return 0
 
 

@@ -3,7 +3,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from models.vocab import SERVICE_TYPE_LABELS
+from models.vocab import (
+    ACUTE_SITREP_FEED,
+    COMMUNITY_SITREP_FEED,
+    HUB_CASES_FEED,
+    REFERENCE_FEED,
+    SERVICE_TYPE_LABELS,
+    VACANCY_FEED,
+)
+
+__all__ = ["DELAY_REASON_LABELS", "FEED_LABELS", "IC_OUTCOME_LABELS", "PATHWAY_SHORT", "SERVICE_TYPE_LABELS"]
 
 PATHWAY_SHORT: Final[dict[str, str]] = {"0": "Pathway 0", "1": "Pathway 1", "2": "Pathway 2", "3": "Pathway 3",
                                         "None": "No pathway yet"}
@@ -25,10 +34,8 @@ IC_OUTCOME_LABELS: Final[dict[str, str]] = {
     "nursing_care": "Nursing care", "readmitted": "Readmitted", "died": "Died", "other": "Other",
 }
 
-SERVICE_TYPES: Final[dict[str, str]] = dict(SERVICE_TYPE_LABELS)
-
 FEED_LABELS: Final[dict[str, str]] = {
-    "vacancy": "Provider vacancies", "hub_cases": "Care transfer hub cases",
-    "nhse_acute_sitrep": "NHS England acute discharge sitrep",
-    "nhse_community_sitrep": "NHS England community discharge sitrep", "reference": "Reference geography",
+    VACANCY_FEED: "Provider vacancies", HUB_CASES_FEED: "Care transfer hub cases",
+    ACUTE_SITREP_FEED: "NHS England acute discharge sitrep",
+    COMMUNITY_SITREP_FEED: "NHS England community discharge sitrep", REFERENCE_FEED: "Reference geography",
 }

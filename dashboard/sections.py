@@ -14,7 +14,7 @@ from dash import dcc, html
 from dashboard import data
 from dashboard.components.common import chart, empty_state, grid, guarded, number_col
 from dashboard.components.tile import tile, tile_row
-from dashboard.labels import DELAY_REASON_LABELS, PATHWAY_SHORT, SERVICE_TYPES
+from dashboard.labels import DELAY_REASON_LABELS, PATHWAY_SHORT, SERVICE_TYPE_LABELS
 from dashboard.state import FilterState
 from models import charts as figures
 from models.cache import cached_rows, cached_value
@@ -114,8 +114,8 @@ def occupancy_by_service_type(prefix: str, state: FilterState, *, font_size: int
         got = dict(zip(names, split))
         rates = got.pop("occupancy_rate")
         parts = got
-        types = [t for t in SERVICE_TYPES if any(t in p for p in parts.values())]
-        categories = [f"{SERVICE_TYPES[t]}<br>{figures_rate(rates.get(t))} occupied" for t in types]
+        types = [t for t in SERVICE_TYPE_LABELS if any(t in p for p in parts.values())]
+        categories = [f"{SERVICE_TYPE_LABELS[t]}<br>{figures_rate(rates.get(t))} occupied" for t in types]
         fig = figures.grouped_stack(categories, [
             ("Occupied", [parts["occupied"].get(t) for t in types]),
             ("Vacant, accepting", [parts["vacant_accepting"].get(t) for t in types]),
@@ -315,7 +315,7 @@ def service_table(prefix: str, state: FilterState) -> html.Div:
 
             # Not reporting first, then by name; sorted and cut in the store (a national view has ~15,000).
             records, total, not_reporting = capacity_head(get_engine(), q, SERVICE_ROWS)
-            rows = [{"service": r["service_name"], "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
+            rows = [{"service": r["service_name"], "type": SERVICE_TYPE_LABELS.get(r["service_type"], r["service_type"]),
                      "hwb": r["hwb_name"] or r["hwb_code"],
                      "status": "Reporting" if r["reporting"] else "NOT REPORTING",
                      "last": format_time(r["reported_at"]) if r["reported_at"] else "never",

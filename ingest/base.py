@@ -11,21 +11,25 @@ import hashlib
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ingest import bulk, sources
+from ingest.feed import Feed, FeedContext, Kept, LoadResult, Reject
+from ingest.feeds import get_feed
 from ingest.formats import UnreadableDelivery
 from ingest.pseudonym import scrub
 from models import settings
 from models.db import next_id
 from models.tables import ingest_run, raw_payload, run_id_seq
+from models.vocab import REFERENCE_FEED
 
 log = logging.getLogger("homeward.ingest")
 
@@ -44,6 +48,8 @@ class ScrubNhsNumbers(logging.Filter):
 for _name in ("homeward.ingest", "homeward.scheduler"):
     logging.getLogger(_name).addFilter(ScrubNhsNumbers())
 
+__all__ = ["Feed", "FeedContext", "Kept", "LoadResult", "Reject", "RunSummary", "run_delivery", "run_feed"]
+
 STATUS_RANK = {"unchanged": 0, "ok": 1, "partial": 2, "failed": 3}
 EXIT_CODES = {"unchanged": 0, "ok": 0, "partial": 3, "failed": 2}
 
@@ -51,44 +57,6 @@ EXIT_CODES = {"unchanged": 0, "ok": 0, "partial": 3, "failed": 2}
 def utc_now() -> datetime:
     """Naive UTC, as the store keeps every time."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-@dataclass(frozen=True)
-class Reject:
-    row_number: int  # 1 = first data row
-    field: str
-    value: str | None  # masked if it could identify a person
-    reason: str
-
-
-@dataclass(frozen=True)
-class FeedContext:
-    feed: str
-    source: str
-    fetched_at: datetime  # naive UTC
-    hub_id: str | None = None  # hub_cases: the default hub for rows without one
-
-
-@dataclass
-class LoadResult:
-    rows_read: int
-    rows_loaded: int
-    rows_rejected: int
-    rejects: pa.Table | Sequence[Any]  # Arrow (row_no, field, value, reason) or Reject-like objects
-    problems: list[str] = field(default_factory=list)
-
-
-class Feed(Protocol):
-    name: str
-
-    def parse(self, payload: bytes, ctx: FeedContext) -> Any:
-        """Read the delivery; raise UnreadableDelivery when none of it can be used."""
-
-    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
-        """(bytes to keep, file extension, pseudonymised?) — never clear identifiers."""
-
-    def load(self, conn: Connection, parsed: Any, run_id: int, ctx: FeedContext) -> LoadResult:
-        """Validate and write inside the caller's transaction."""
 
 
 @dataclass
@@ -170,20 +138,22 @@ def record_failed(engine: Engine, feed: str, source: str, error: str) -> RunSumm
 
 # --- landing the raw payload -------------------------------------------------
 
-def land_raw(engine: Engine, feed: str, sha: str, kept: bytes, ext: str, pseudonymised: bool) -> Path:
+def land_raw(engine: Engine, feed: str, sha: str, kept: Kept, ext: str, pseudonymised: bool) -> Path:
     """Keep the payload under data/raw/<feed>/<sha[:2]>/<sha>.<ext>; addressed by the original bytes' hash."""
     relative = Path("raw") / feed / sha[:2] / f"{sha}.{ext}"
     path = settings.data_dir() / relative
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(kept)
+        with tmp.open("wb") as fh:
+            for block in [kept] if isinstance(kept, bytes) else kept:
+                fh.write(block)
         os.replace(tmp, path)  # never a half-written copy under the final name
     with engine.begin() as conn:
         exists = conn.execute(sa.select(raw_payload.c.sha256).where(raw_payload.c.sha256 == sha)).first()
         if exists is None:
             conn.execute(raw_payload.insert().values(
-                sha256=sha, feed=feed, path=str(relative), size_bytes=len(kept),
+                sha256=sha, feed=feed, path=str(relative), size_bytes=path.stat().st_size,
                 pseudonymised=pseudonymised, first_seen_at=utc_now()))
     return path
 
@@ -217,21 +187,31 @@ def run_delivery(engine: Engine, feed_impl: Feed, payload: bytes, ctx: FeedConte
             return record_unchanged(engine, ctx.feed, ctx.source, sha)
     run_id = start_run(engine, ctx.feed, ctx.source, sha)
     summary = RunSummary(feed=ctx.feed, source=ctx.source, status="failed", payload_sha256=sha, run_id=run_id)
-    parsed: Any | None = None
     try:
         try:
             parsed = feed_impl.parse(payload, ctx)
-        finally:
-            kept, ext, pseudonymised = feed_impl.kept_copy(payload, parsed)
-            land_raw(engine, ctx.feed, sha, kept, ext, pseudonymised)
-            del kept
-        # Neither copy of the bytes is needed any more; and `load` receives the only reference to the
-        # parsed delivery, so it can let it go once checked (a large delivery is held once, not thrice).
+        except BaseException:
+            # The payload as far as it can be kept (masked), for the failure to be looked into.
+            land_raw(engine, ctx.feed, sha, *feed_impl.kept_copy(payload, None))
+            raise
+        kept = feed_impl.kept_copy(payload, parsed)
+        # The bytes are not needed any more; and `load` receives the only reference to the parsed delivery
+        # (but for the kept copy's), so it can let it go once checked: a large delivery is held once, not thrice.
         payload = b""
         handed = [parsed]
-        parsed = None
-        with engine.begin() as conn:
-            result = feed_impl.load(conn, handed.pop(), run_id, ctx)
+        del parsed
+        # The raw copy is written while the delivery is checked and loaded (a large copy is made as it
+        # is written, mostly Arrow's and the disk's work; checking is DuckDB's: on two cores they overlap).
+        # The load commits only once the copy has landed, so a run that fails to keep its copy loads nothing.
+        with ThreadPoolExecutor(1, thread_name_prefix="land-raw") as landing, engine.begin() as conn:
+            landed = landing.submit(land_raw, engine, ctx.feed, sha, *kept)
+            del kept
+            try:
+                result = feed_impl.load(conn, handed.pop(), run_id, ctx)
+            except BaseException:
+                wait([landed])  # the copy is kept whatever became of the load; the load's error is the run's
+                raise
+            landed.result()  # a copy that failed to land fails the run
             _write_rejects(conn, ctx.feed, run_id, result.rejects)
             summary.rows_read, summary.rows_loaded = result.rows_read, result.rows_loaded
             summary.rows_rejected = result.rows_rejected
@@ -273,9 +253,7 @@ def combine(feed: str, source: str, parts: list[RunSummary]) -> RunSummary:
 
 def run_feed(engine: Engine, feed: str, source: str, *, hub_id: str | None = None) -> RunSummary:
     """Run `feed` once from `source` (a file, a folder of deliveries, or an http(s) URL)."""
-    from ingest.feeds import get_feed
-
-    if feed == "reference":
+    if feed == REFERENCE_FEED:
         return run_reference(engine, source)
     feed_impl = get_feed(feed)
     if sources.is_url(source):
@@ -313,8 +291,8 @@ def run_reference(engine: Engine, source: str) -> RunSummary:
     """Reload the shipped reference geography; the source names where it came from, for the log."""
     from models import geography
 
-    run_id = start_run(engine, "reference", source, None)
-    summary = RunSummary(feed="reference", source=source, status="ok", run_id=run_id)
+    run_id = start_run(engine, REFERENCE_FEED, source, None)
+    summary = RunSummary(feed=REFERENCE_FEED, source=source, status="ok", run_id=run_id)
     try:
         geography.load_reference(engine)
     except Exception as exc:  # noqa: BLE001

@@ -31,6 +31,7 @@ from typing import Callable
 from ingest.demo import STATE_FILE, DemoState, demo_dir, write_demo
 from ingest.demo_csv import hub_cases_csv, vacancy_csv
 from ingest.demo_sim import DAY, Simulation
+from models.vocab import HUB_CASES_FEED, VACANCY_FEED
 
 log = logging.getLogger(__name__)
 
@@ -133,4 +134,4 @@ def start_live_feeds(data_dir: Path, host: str = "127.0.0.1", port: int = 0,
     thread.start()
     base = f"http://{host}:{server.server_address[1]}"
     return LiveFeeds(server=server, thread=thread,
-                     urls={"vacancy": f"{base}/vacancy.csv", "hub_cases": f"{base}/hub_cases.csv"})
+                     urls={VACANCY_FEED: f"{base}/vacancy.csv", HUB_CASES_FEED: f"{base}/hub_cases.csv"})

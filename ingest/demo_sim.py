@@ -35,6 +35,7 @@ from ingest.demo_world import (
     Service,
     build_services,
 )
+from ingest.pseudonym import check_digit
 
 LONDON = ZoneInfo("Europe/London")
 HOUR = 3600.0
@@ -102,15 +103,6 @@ def daytime(ts: float) -> float:
     day = local.date() if local.hour < 7 else local.date() + timedelta(days=1)
     morning = datetime(day.year, day.month, day.day, 7, local.minute, local.second, tzinfo=LONDON)
     return morning.timestamp()
-
-
-def nhs_check_digit(first_nine: str) -> int | None:
-    """Modulus 11 check digit, or None when the nine digits cannot be valid."""
-    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1)))
-    check = 11 - total % 11
-    if check == 11:
-        return 0
-    return None if check == 10 else check
 
 
 def _weighted(rng: random.Random, options: tuple[tuple[str, float], ...]) -> str:
@@ -301,7 +293,7 @@ class Simulation:
     def _new_nhs_number(self) -> str:
         while True:
             first_nine = "999" + f"{self.rng.randrange(10**6):06d}"  # the 999 test range
-            check = nhs_check_digit(first_nine)
+            check = check_digit(first_nine)
             if check is not None and first_nine + str(check) not in self._nhs_numbers:
                 number = first_nine + str(check)
                 self._nhs_numbers.add(number)

@@ -13,16 +13,13 @@ import math
 import random
 from dataclasses import dataclass
 
+from models.vocab import SERVICE_TYPES
+
 # About 2 hub (complex) discharges per 100,000 residents per day: the order of
 # magnitude of pathway 1-3 discharges in the Acute Discharge SitRep.
 DISCHARGES_PER_100K_PER_DAY = 2.0
 PATHWAY_MIX: dict[int, float] = {1: 0.70, 2: 0.17, 3: 0.13}
 
-SERVICE_TYPES: dict[str, int] = {
-    "P1_REABLEMENT": 1, "P1_REHAB": 1, "P1_BRIDGING": 1,
-    "P2_COMMUNITY_HOSPITAL": 2, "P2_CARE_HOME": 2, "P2_IC_UNIT": 2,
-    "P3_RESIDENTIAL": 3, "P3_NURSING": 3,
-}
 HOME_BASED = frozenset({"P1_REABLEMENT", "P1_REHAB", "P1_BRIDGING"})
 
 # How the capacity of a pathway splits across its service types.

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -72,7 +72,8 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _read_csv(payload: bytes) -> tuple[pa.Table, tuple[tuple[int, str], ...]]:
-    first_line = payload.split(b"\n", 1)[0]
+    end = payload.find(b"\n")
+    first_line = payload[:end] if end >= 0 else payload  # (not split: that would copy the whole delivery)
     try:
         header_text = first_line.decode("utf-8")
     except UnicodeDecodeError:
@@ -161,11 +162,17 @@ def _read_json(payload: bytes) -> pa.Table:
     return pa.table({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
 
 
-def write_delivery(table: pa.Table, fmt: str) -> bytes:
-    """A table back to bytes in its delivery's format (for the kept, pseudonymised copy)."""
-    if fmt == "csv":
-        sink = io.BytesIO()
-        pacsv.write_csv(table, sink)
-        return sink.getvalue()
-    lines = (json.dumps(row, ensure_ascii=False) for row in table.to_pylist())
-    return ("\n".join(lines) + "\n").encode("utf-8")
+KEPT_BLOCK_ROWS = 65_536
+
+
+def delivery_chunks(table: pa.Table, fmt: str, header: bool = True) -> Iterator[bytes]:
+    """A table back to bytes in its delivery's format (for the kept, pseudonymised copy), a block of
+    rows at a time: a large delivery's copy is written as it is made, never held whole. (`header`:
+    the CSV's header line first; not for the blocks that follow one.)"""
+    for number, batch in enumerate(table.to_batches(max_chunksize=KEPT_BLOCK_ROWS) or [table]):
+        if fmt == "csv":
+            sink = io.BytesIO()
+            pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=header and number == 0))
+            yield sink.getvalue()
+        else:
+            yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in batch.to_pylist()).encode("utf-8")

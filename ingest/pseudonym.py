@@ -162,27 +162,24 @@ class Pseudonymiser:
     def pseudonyms(self, nhs_numbers: Iterable[str]) -> list[str]:
         return [d.hex() for d in self._digests(n.encode("ascii") for n in nhs_numbers)]
 
-    def pseudonym_array(self, digits: pa.Array) -> pa.Array:
-        """Pseudonyms (hex strings) of an Arrow array of normalised ten-digit numbers, without nulls."""
-        if len(digits) == 0:
-            return pa.array([], pa.string())
-        digits = digits.cast(pa.binary())
-        offsets = np.frombuffer(digits.buffers()[1], dtype=np.int32)[digits.offset:digits.offset + len(digits) + 1]
-        data = digits.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
-        if len(data) != 10 * len(digits):
-            raise ValueError("pseudonym_array expects ten-digit numbers")
+    def pseudonym_digits(self, data: bytes) -> pa.Array:
+        """Pseudonyms (hex strings) of ten-digit numbers written back to back as ASCII digits."""
+        count = len(data) // 10
+        if len(data) != 10 * count:
+            raise ValueError("pseudonym_digits expects ten digits a number")
         view = memoryview(data)
         # In blocks, straight into the result's buffer: a million 32-byte digests held as Python
         # bytes objects would cost about 70 MB more at the peak.
-        hexed = bytearray(64 * len(digits))
+        hexed = bytearray(64 * count)
         block = 65_536
-        for first in range(0, len(digits), block):
-            last = min(first + block, len(digits))
+        for first in range(0, count, block):
+            last = min(first + block, count)
             digests = self._digests(view[i:i + 10] for i in range(10 * first, 10 * last, 10))
             hexed[64 * first:64 * last] = binascii.hexlify(b"".join(digests))
-        del digests, view, data
+            del digests
+        del view
         return pa.StringArray.from_buffers(
-            len(digits), pa.py_buffer(np.arange(0, 64 * (len(digits) + 1), 64, dtype=np.int32)), pa.py_buffer(hexed))
+            count, pa.py_buffer(np.arange(0, 64 * (count + 1), 64, dtype=np.int32)), pa.py_buffer(hexed))
 
     def _digests(self, messages: Iterable[bytes | memoryview]) -> list[bytes]:
         # HMAC by hand (RFC 2104) from SHA-256 states primed with the padded key once: the same
@@ -237,6 +234,11 @@ def holds_nhs_number(values: pa.Array | pa.ChunkedArray, *, or_3_3_4: bool = Fal
         values = values.combine_chunks()
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
+    # Every form found holds ten digits, so a column of shorter values (identifiers, codes, counts)
+    # holds none: its length is one cheap pass, where the matcher would read every value.
+    longest = pc.max(pc.binary_length(values)).as_py()
+    if longest is None or longest < 10:
+        return np.zeros(len(values), dtype=bool)
     encoded = pc.dictionary_encode(values)
     if 4 * len(encoded.dictionary) > len(values):
         return _holds_each(values, or_3_3_4, written)

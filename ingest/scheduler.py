@@ -28,8 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from ingest.base import record_failed, run_feed
-from ingest.feeds import FEED_NAMES
 from models import settings
+from models.vocab import FEEDS as FEED_NAMES
 
 log = logging.getLogger("homeward.scheduler")
 DEMO_INTERVAL_S = 60
@@ -116,8 +116,7 @@ def build_scheduler(engine: Engine, jobs: list[FeedJob] | None = None) -> Backgr
         from ingest.demo_live import start_live_feeds
 
         live = start_live_feeds(settings.data_dir())
-        for feed in ("vacancy", "hub_cases"):
-            url = live.urls.get(feed)
+        for feed, url in live.urls.items():
             if url:
                 jobs.append(FeedJob(name=f"demo-{feed}", kind=feed, source=url, interval_seconds=DEMO_INTERVAL_S))
         scheduler.homeward_live_feeds = live  # stopped with the scheduler

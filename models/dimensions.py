@@ -19,7 +19,17 @@ from sqlalchemy.engine import Engine
 from models.errors import QueryError
 from models.geography import Geography, get_geography, invalidate_geography
 from models.tables import metadata
-from models.vocab import AGE_BANDS, DELAY_REASONS, IC_OUTCOMES, NOT_RECORDED, PATHWAYS, SERVICE_TYPES, SITREP_LEVELS
+from models.vocab import (
+    AGE_BANDS,
+    COMMUNITY_SITREP_FEED,
+    DELAY_REASONS,
+    IC_OUTCOMES,
+    NOT_RECORDED,
+    PATHWAYS,
+    SERVICE_TYPES,
+    SITREP_FEEDS,
+    SITREP_LEVELS,
+)
 
 Case = Literal["upper", "lower", "keep"]
 
@@ -27,7 +37,6 @@ Case = Literal["upper", "lower", "keep"]
 # digits and a few separators, so a value that cannot be a code is refused rather than matched to nothing.
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\- ]{0,63}$")
 
-SITREP_FEEDS: tuple[str, ...] = ("nhse_acute_sitrep", "nhse_community_sitrep")
 COLLECTIONS: tuple[str, ...] = ("acute", "community")  # the sitrep feeds as a dimension
 GEOGRAPHY: tuple[str, ...] = ("icb", "place", "hwb")
 
@@ -39,7 +48,7 @@ def age_band(age: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 def collection(feed: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """A sitrep feed as its collection (`COLLECTIONS`)."""
-    return sa.case((feed == "nhse_community_sitrep", "community"), else_="acute")
+    return sa.case((feed == COMMUNITY_SITREP_FEED, "community"), else_="acute")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from models import settings
 from models.tables import export_audit, ingest_run, reject
+from models.vocab import ACUTE_SITREP_FEED, COMMUNITY_SITREP_FEED, HUB_CASES_FEED, REFERENCE_FEED, VACANCY_FEED
 
 UTC = timezone.utc
 SUCCESS_STATUSES = ("ok", "partial", "unchanged")
@@ -25,15 +26,15 @@ SUCCESS_STATUSES = ("ok", "partial", "unchanged")
 # pulled every few minutes, so two hours means several missed pulls, not one
 # slow one; the published sitreps come monthly, so 45 days means a missed month.
 DEFAULT_MAX_AGE: Mapping[str, timedelta] = {
-    "vacancy": timedelta(hours=2),
-    "hub_cases": timedelta(hours=2),
-    "nhse_acute_sitrep": timedelta(days=45),
-    "nhse_community_sitrep": timedelta(days=45),
+    VACANCY_FEED: timedelta(hours=2),
+    HUB_CASES_FEED: timedelta(hours=2),
+    ACUTE_SITREP_FEED: timedelta(days=45),
+    COMMUNITY_SITREP_FEED: timedelta(days=45),
 }
 # Feeds every deployment relies on: listed (as never loaded) even before their first run.
-CORE_FEEDS: tuple[str, ...] = ("vacancy", "hub_cases")
+CORE_FEEDS: tuple[str, ...] = (VACANCY_FEED, HUB_CASES_FEED)
 # Reference geography is loaded by hand when it changes; it is never "late".
-UNTIMED_FEEDS: frozenset[str] = frozenset({"reference"})
+UNTIMED_FEEDS: frozenset[str] = frozenset({REFERENCE_FEED})
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,16 @@
 """Coded values of the feeds and metrics (shared/spec/feeds.md), named once."""
 from __future__ import annotations
 
+# The feeds, by the names the CLI, feeds.toml, the run log and the API use.
+VACANCY_FEED = "vacancy"
+HUB_CASES_FEED = "hub_cases"
+ACUTE_SITREP_FEED = "nhse_acute_sitrep"
+COMMUNITY_SITREP_FEED = "nhse_community_sitrep"
+REFERENCE_FEED = "reference"  # the shipped reference geography, reloaded: no payload of its own
+SITREP_FEEDS: tuple[str, ...] = (ACUTE_SITREP_FEED, COMMUNITY_SITREP_FEED)
+DELIVERED_FEEDS: tuple[str, ...] = (VACANCY_FEED, HUB_CASES_FEED, *SITREP_FEEDS)  # a payload is parsed and loaded
+FEEDS: tuple[str, ...] = (*DELIVERED_FEEDS, REFERENCE_FEED)
+
 SERVICE_TYPES: dict[str, int] = {  # service_type -> pathway it implies
     "P1_REABLEMENT": 1, "P1_REHAB": 1, "P1_BRIDGING": 1,
     "P2_COMMUNITY_HOSPITAL": 2, "P2_CARE_HOME": 2, "P2_IC_UNIT": 2,

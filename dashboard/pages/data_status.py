@@ -10,7 +10,7 @@ from dash import html
 from dashboard.components.common import grid, guarded, number_col, page_heading
 from dashboard.concurrency import run_parallel
 from dashboard.data import geography
-from dashboard.labels import FEED_LABELS, SERVICE_TYPES
+from dashboard.labels import FEED_LABELS, SERVICE_TYPE_LABELS
 from dashboard.state import FilterState
 from models.cache import cached_rows, cached_value
 from models.datasets import services_not_reporting
@@ -103,7 +103,7 @@ def _not_reporting(state: FilterState) -> html.Div:
     def silent() -> list[dict[str, Any]]:
         # The capacity dataset's rows with `reporting` false, found without every service's latest report.
         return [{"service": r["service_name"], "id": r["service_id"],
-                 "type": SERVICE_TYPES.get(r["service_type"], r["service_type"]),
+                 "type": SERVICE_TYPE_LABELS.get(r["service_type"], r["service_type"]),
                  "hwb": geo.hwbs[r["hwb_code"]].name if r["hwb_code"] in geo.hwbs else r["hwb_code"],
                  "last": format_time(r["reported_at"]) if r["reported_at"] else "never"}
                 for r in services_not_reporting(get_engine(), at)]

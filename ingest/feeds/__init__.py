@@ -5,9 +5,12 @@ are imported only when used, so the other feeds work without it.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
-from ingest.base import Feed, FeedContext, LoadResult
+from ingest.feed import Feed, FeedContext, LoadResult
+from models.vocab import FEEDS as FEED_NAMES
+from models.vocab import HUB_CASES_FEED, SITREP_FEEDS, VACANCY_FEED
 
 
 class SitrepFeed:
@@ -50,14 +53,12 @@ def _hub_cases() -> Feed:
     return FEED
 
 
-FEEDS: dict[str, Callable[[], Feed]] = {
-    "vacancy": _vacancy,
-    "hub_cases": _hub_cases,
-    "nhse_acute_sitrep": lambda: SitrepFeed("nhse_acute_sitrep"),
-    "nhse_community_sitrep": lambda: SitrepFeed("nhse_community_sitrep"),
+FEEDS: dict[str, Callable[[], Feed]] = {  # the feeds with a payload (models.vocab.DELIVERED_FEEDS)
+    VACANCY_FEED: _vacancy,
+    HUB_CASES_FEED: _hub_cases,
+    **{name: partial(SitrepFeed, name) for name in SITREP_FEEDS},
 }
-# `reference` has no payload to parse: ingest.base.run_reference reloads the shipped geography.
-FEED_NAMES: tuple[str, ...] = (*FEEDS, "reference")
+# `reference` (in FEED_NAMES) has no payload to parse: ingest.base.run_reference reloads the shipped geography.
 
 
 def get_feed(name: str) -> Feed:

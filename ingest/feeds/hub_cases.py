@@ -11,8 +11,9 @@ The loader keeps both keys itself (no unique index on DuckDB: see models.tables)
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -21,11 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ingest import bulk
-from ingest.base import FeedContext, LoadResult
-from ingest.checks import Check, Field, Validation, order_check, sql_str
+from ingest.checks import Check, Field, Validation, order_check, rows_among, sql_str
+from ingest.feed import FeedContext, Kept, LoadResult
 from ingest.feeds.geography_lookup import hwb_codes
 from ingest.feeds.vacancy import require_columns
-from ingest.formats import Tabular, read_delivery, write_delivery
+from ingest.formats import KEPT_BLOCK_ROWS, Tabular, delivery_chunks, read_delivery
 from ingest.pseudonym import (
     Pseudonymiser,
     holds_nhs_number,
@@ -38,17 +39,10 @@ from ingest.pseudonym import (
 )
 from models.dialects import london_date
 from models.tables import CASE_DATES
+from models.vocab import DELAY_REASONS, HUB_CASES_FEED, IC_OUTCOMES, STATUS_91D
 
 DEFAULT_HUB_ID = "default"
 
-DELAY_REASONS: tuple[str, ...] = (
-    "MEDICAL", "THERAPY", "REFERRAL", "MEDICINES", "TRANSPORT", "HUB_CONFIRMATION", "P1_NEW_CARE",
-    "P1_CONTINUE_REHAB", "P2_BED", "P3_CARE_HOME", "P3_END_OF_LIFE", "EQUIPMENT", "FAMILY_CHOICE",
-    "HOUSING", "SAFEGUARDING", "READMISSION", "NO_PLAN", "DIAGNOSTIC", "INFECTION", "CHC_DECISION",
-)
-IC_OUTCOMES: tuple[str, ...] = ("home_no_support", "home_with_care", "residential_care", "nursing_care",
-                                "readmitted", "died", "other")
-STATUS_91D: tuple[str, ...] = ("at_home", "in_hospital", "care_home", "died", "unknown")
 TIME_FIELDS: tuple[str, ...] = ("admitted_at", "referred_at", "discharge_ready_at", "pathway_decided_at",
                                 "discharged_at", "ic_started_at", "ic_ended_at", "readmitted_at", "updated_at")
 
@@ -84,6 +78,7 @@ CASE_COLUMNS = ("hub_id", "case_id", "person_id", "age", "hwb_code", "acute_site
 _TEN_DIGITS = "must be 10 digits"
 _CHECK_DIGIT = "fails the Modulus 11 check digit test"
 _PROBLEMS = pa.array([f"nhs_number {_TEN_DIGITS}", f"nhs_number {_CHECK_DIGIT}"], pa.string())
+_POWERS = 10 ** np.arange(9, -1, -1, dtype=np.int64)  # a ten-digit number's place values
 
 
 def _one_nhs_number(raw: str) -> tuple[str | None, int, str | None]:
@@ -96,12 +91,13 @@ def _one_nhs_number(raw: str) -> tuple[str | None, int, str | None]:
     return digits, -1, None
 
 
-def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """(person_id, problem, masked) per row, from the clear NHS numbers.
+def _nhs_numbers(raw: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, bytes]:
+    """(person_no, problem, masked) per row from the clear NHS numbers, and the distinct valid numbers
+    (ten ASCII digits each, back to back) that person_no counts into.
 
     Numbers written as ten digits (spaces and hyphens allowed) are checked with
-    Modulus 11 in numpy and pseudonymised once per distinct number; anything
-    else goes through the same rules one value at a time."""
+    Modulus 11 in numpy, each distinct number once; anything else goes through
+    the same rules one value at a time."""
     n = len(raw)
     original = raw
     for separator in (" ", "-"):
@@ -116,13 +112,16 @@ def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array,
         np.zeros(0, dtype=np.uint8)
     good = valid_check_digits(data.reshape(-1, 10))
 
-    person_index = np.full(n, -1, dtype=np.int64)  # into `pseudonyms`
+    person_index = np.full(n, -1, dtype=np.int64)  # into the distinct numbers
     problem = np.full(n, -1, dtype=np.int64)  # into _PROBLEMS
     masked_index = np.full(n, -1, dtype=np.int64)  # into `masked_values`
-    valid = pa.array(numbers.cast(pa.string()).filter(pa.array(good)))
-    encoded = pc.dictionary_encode(valid)
-    pseudonym_parts = [pseudonymiser.pseudonym_array(encoded.dictionary)]
-    person_index[fast_rows[good]] = encoded.indices.to_numpy(zero_copy_only=False)
+    # Distinct numbers found as integers (cheaper than as ten-byte strings), written back as digits.
+    as_int = (data.reshape(-1, 10)[good].astype(np.int64) - 48) @ _POWERS
+    encoded = pc.dictionary_encode(pa.array(as_int))
+    distinct = encoded.dictionary.to_numpy()
+    number_parts = [(distinct[:, None] // _POWERS % 10 + 48).astype(np.uint8).tobytes()]
+    del as_int, distinct
+    person_index[fast_rows[good]] = encoded.indices.to_numpy()
     bad_rows = fast_rows[~good]
     problem[bad_rows] = 1
     masked_parts = [pc.binary_join_element_wise(
@@ -133,13 +132,12 @@ def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array,
     slow = pc.and_(pc.invert(fast), pc.is_valid(raw)).to_numpy(zero_copy_only=False)
     slow_rows = np.flatnonzero(slow)
     if len(slow_rows):
-        extra_ids: list[str] = []
         extra_masked: list[str | None] = []
         next_id, next_mask = len(encoded.dictionary), len(bad_rows)
         for row, value in zip(slow_rows, original.filter(pa.array(slow)).to_pylist()):
             number, code, masked = _one_nhs_number(value)
             if number is not None:
-                extra_ids.append(number)
+                number_parts.append(number.encode("ascii"))
                 person_index[row] = next_id
                 next_id += 1
             else:
@@ -147,27 +145,56 @@ def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array,
                 extra_masked.append(masked)
                 masked_index[row] = next_mask
                 next_mask += 1
-        pseudonym_parts.append(pa.array(pseudonymiser.pseudonyms(extra_ids), pa.string()))
         masked_parts.append(pa.array(extra_masked, pa.string()))
 
     def spread(values: pa.Array, index: np.ndarray) -> pa.Array:
         return values.take(pa.array(index, mask=index < 0))
 
-    return (spread(pa.concat_arrays(pseudonym_parts), person_index), spread(_PROBLEMS, problem),
-            spread(pa.concat_arrays(masked_parts), masked_index))
+    person_no = pa.array(person_index, mask=person_index < 0)
+    return person_no, spread(_PROBLEMS, problem), spread(pa.concat_arrays(masked_parts), masked_index), \
+        b"".join(number_parts)
+
+
+def _nhs_columns(raw: pa.Array, pseudonymiser: Pseudonymiser) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(person_id, problem, masked) per row, from the clear NHS numbers (each distinct one hashed once)."""
+    person_no, problem, masked, numbers = _nhs_numbers(raw)
+    return pseudonymiser.pseudonym_digits(numbers).take(person_no), problem, masked
+
+
+class Pseudonyms:
+    """A delivery's pseudonyms, worked out on a thread of their own while the delivery is checked:
+    hashing holds the GIL, the checks are DuckDB's and Arrow's work, which does not, so on two cores
+    they overlap. The rows carry `person_no`, a number into the delivery's distinct NHS numbers."""
+
+    def __init__(self, numbers: bytes, pseudonymiser: Pseudonymiser) -> None:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="pseudonyms")
+        self._hexes = pool.submit(pseudonymiser.pseudonym_digits, numbers)
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+    def of(self, person_no: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+        """The pseudonym of each person_no (null where it is null)."""
+        return self._hexes.result().take(person_no)
+
+
+@dataclass(frozen=True)
+class CaseDelivery(Tabular):
+    """A parsed delivery of cases: no NHS number in `table`, only `person_no` into `pseudonyms`."""
+    pseudonyms: Pseudonyms | None = None
 
 
 class HubCasesFeed:
-    name = "hub_cases"
+    name = HUB_CASES_FEED
 
-    def parse(self, payload: bytes, ctx: FeedContext) -> Tabular:
+    def parse(self, payload: bytes, ctx: FeedContext) -> CaseDelivery:
         parsed = read_delivery(payload)
         require_columns(parsed, REQUIRED_COLUMNS)
         table = parsed.table
-        person_ids, problems, masked = _nhs_columns(table.column("nhs_number").combine_chunks(), Pseudonymiser())
+        person_no, problems, masked, numbers = _nhs_numbers(table.column("nhs_number").combine_chunks())
+        pseudonyms = Pseudonyms(numbers, Pseudonymiser())
+        del numbers
         index = table.column_names.index("nhs_number")
         table = table.remove_column(index)
-        table = table.append_column("person_id", person_ids)
+        table = table.append_column("person_no", person_no)
         table = table.append_column("nhs_problem", problems)
         table = table.append_column("nhs_masked", masked)
         # An identifier that is itself an NHS number would reach the store in clear: its row is rejected.
@@ -176,23 +203,15 @@ class HubCasesFeed:
                      else np.zeros(0, bool))
             table = table.append_column(f"nhs_in_{name}", pa.array(found) if found.any()
                                         else pa.nulls(table.num_rows, pa.bool_()))
-        return Tabular(table=table, format=parsed.format, broken=parsed.broken)
+        return CaseDelivery(table=table, format=parsed.format, broken=parsed.broken, pseudonyms=pseudonyms)
 
-    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
-        if not isinstance(parsed, Tabular):
+    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[Kept, str, bool]:
+        if not isinstance(parsed, CaseDelivery) or parsed.pseudonyms is None:
             # Unreadable: we cannot tell which digits are NHS numbers, so every ten-digit run is masked.
             return scrub_bytes(payload), "bin", True
-        table = parsed.table
-        # The kept copy carries the pseudonym, or the masked value where the number was invalid.
-        kept_id = pc.coalesce(table.column("person_id"), table.column("nhs_masked"))
-        # Only the feed's own columns are kept (an unknown one could hold anything), each masked
-        # where it holds an NHS-number-like run (a case_id that is a number, say).
-        known = [f.name for f in FIELDS if f.name in table.column_names]
-        kept = pa.table({name: scrub_column(table.column(name)) for name in known})
-        kept = kept.append_column("person_id", kept_id)
-        return write_delivery(kept, parsed.format), parsed.format, True
+        return _kept_blocks(parsed, parsed.pseudonyms), parsed.format, True
 
-    def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
+    def load(self, conn: Connection, parsed: CaseDelivery, run_id: int, ctx: FeedContext) -> LoadResult:
         good, rejects, rows_read, rows_rejected = validate(conn, parsed, ctx)
         del parsed  # the delivery's text columns: only the checked rows are needed now
         if good.num_rows:
@@ -207,18 +226,34 @@ class HubCasesFeed:
                           rows_rejected=rows_rejected, rejects=rejects)
 
 
-def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> tuple[pa.Table, pa.Table, int, int]:
+def _kept_blocks(parsed: CaseDelivery, pseudonyms: Pseudonyms) -> Iterator[bytes]:
+    """The kept copy, made as it is written (nothing is done until the first block is asked for).
+
+    Only the feed's own columns are kept (an unknown one could hold anything), each masked where
+    it holds an NHS-number-like run (a case_id that is a number, say), and the person_id: the
+    pseudonym, or the masked value where the number was invalid."""
+    table = parsed.table
+    known = [f.name for f in FIELDS if f.name in table.column_names]
+    kept = pa.table({name: scrub_column(table.column(name)) for name in known})
+    person_no, masked = table.column("person_no"), table.column("nhs_masked")
+    for first in range(0, max(kept.num_rows, 1), KEPT_BLOCK_ROWS):
+        ids = pc.coalesce(pseudonyms.of(person_no.slice(first, KEPT_BLOCK_ROWS)), masked.slice(first, KEPT_BLOCK_ROWS))
+        block = kept.slice(first, KEPT_BLOCK_ROWS).append_column("person_id", ids)
+        yield from delivery_chunks(block, parsed.format, header=first == 0)
+
+
+def validate(conn: Connection, parsed: CaseDelivery, ctx: FeedContext) -> tuple[pa.Table, pa.Table, int, int]:
     hub_default = sql_str(ctx.hub_id or DEFAULT_HUB_ID)
     fields = tuple(replace(f, default=hub_default) if f.name == "hub_id" else f for f in FIELDS)
     v = Validation(fields, ctx.fetched_at)
     try:
         geo = hwb_codes(conn)
         v.type_rows(parsed.table, broken=parsed.broken, extra_columns=(
-            "person_id", "nhs_problem", "nhs_masked", *(f"nhs_in_{name}" for name in ID_FIELDS)))
+            "person_no", "nhs_problem", "nhs_masked", *(f"nhs_in_{name}" for name in ID_FIELDS)))
         v.add_mapped("stored_hwb", "hwb_code", geo.column("code").combine_chunks(),
                      geo.column("hwb_code").combine_chunks())
         checks = v.field_checks() + [
-            Check("nhs_number", "person_id IS NULL AND nhs_problem IS NULL",
+            Check("nhs_number", "person_no IS NULL AND nhs_problem IS NULL",
                   sql_str("nhs_number is required but empty"), "NULL", 0),
             Check("nhs_number", "nhs_problem IS NOT NULL", "nhs_problem", "nhs_masked", 1),
             Check("hwb_code", "hwb_code IS NOT NULL AND stored_hwb IS NULL",
@@ -235,10 +270,13 @@ def validate(conn: Connection, parsed: Tabular, ctx: FeedContext) -> tuple[pa.Ta
             order_check("discharged_at", "readmitted_at"),
         ]
         v.run_checks(checks)
-        columns = {c: "stored_hwb" if c == "hwb_code" else c for c in CASE_COLUMNS}
+        columns = {c: c for c in CASE_COLUMNS} | {"hwb_code": "stored_hwb", "person_id": "person_no"}
         # The same version twice in one delivery: the later row wins.
         result = v.finish(columns, key=("hub_id", "case_id", "updated_at"), sub_key=("hub_id", "case_id"))
         good = _mark_newest(v, result.good, every_case_once=result.sub_key_unique)
+        assert parsed.pseudonyms is not None  # made by parse
+        person = good.schema.get_field_index("person_id")
+        good = good.set_column(person, "person_id", parsed.pseudonyms.of(good.column(person)))
         return good, result.rejects, result.rows_read, result.rows_rejected
     finally:
         v.close()
@@ -249,19 +287,15 @@ def _mark_newest(v: Validation, good: pa.Table, every_case_once: bool) -> pa.Tab
 
     Versions are unique per (hub_id, case_id, updated_at) by now, so the newest is the one
     with the greatest updated_at; when no case appears twice, every row is."""
-    newest = pa.array(np.ones(good.num_rows, dtype=bool))
-    if good.num_rows and not every_case_once:
-        v.db.register("versions", good)
-        try:
-            repeated = v.db.execute("SELECT count(*) FROM (SELECT 1 FROM versions GROUP BY hub_id, case_id "
-                                    "HAVING count(*) > 1)").fetchone()[0]  # type: ignore[index]  # count(*): one row
-            if repeated:
-                rows = v.db.execute("SELECT arg_max(row_no, updated_at) FROM versions GROUP BY hub_id, case_id"
-                                    ).fetch_arrow_table().column(0).combine_chunks()
-                newest = pc.is_in(good.column("row_no"), value_set=rows)
-        finally:
-            v.db.unregister("versions")
-    return good.append_column("is_newest", newest)
+    if not good.num_rows or every_case_once:
+        return good.append_column("is_newest", pa.array(np.ones(good.num_rows, dtype=bool)))
+    v.db.register("versions", good)
+    try:
+        rows = v.db.execute("SELECT arg_max(row_no, updated_at) FROM versions GROUP BY hub_id, case_id"
+                            ).fetch_arrow_table().column(0)
+    finally:
+        v.db.unregister("versions")
+    return good.append_column("is_newest", pa.array(rows_among(good.column("row_no"), rows)))
 
 
 def _make_room(conn: Connection, good: pa.Table) -> pa.Table:

@@ -35,12 +35,13 @@ from openpyxl.utils import get_column_letter
 
 from ingest import bulk
 from models.tables import sitrep_value
+from models.vocab import ACUTE_SITREP_FEED, COMMUNITY_SITREP_FEED
 
 # feed -> the level name of its organisation block ("Org Code" rows).
-ORG_LEVEL: dict[str, str] = {"nhse_acute_sitrep": "trust", "nhse_community_sitrep": "provider"}
+ORG_LEVEL: dict[str, str] = {ACUTE_SITREP_FEED: "trust", COMMUNITY_SITREP_FEED: "provider"}
 # feed -> a word its Cover Sheet title must contain, so an acute file is never
 # loaded as the community feed (or the reverse) by a misconfigured source.
-TITLE_WORD: dict[str, str] = {"nhse_acute_sitrep": "ACUTE", "nhse_community_sitrep": "COMMUNITY"}
+TITLE_WORD: dict[str, str] = {ACUTE_SITREP_FEED: "ACUTE", COMMUNITY_SITREP_FEED: "COMMUNITY"}
 
 ENGLAND_CODE = "ENG"
 # NHS England region ODS Y-codes, so the benchmark joins the `region` table.
@@ -782,7 +783,7 @@ def check_invariants(parsed: ParsedSitrep) -> list[str]:
             continue
         s = {m: sums.get(("icb", day, m), 0.0) for m in DAY_MEASURES}
         hospice = e["discharged"] - s["discharged"]  # type: ignore[operator]  # no None in e (skipped above)
-        if parsed.feed == "nhse_acute_sitrep":
+        if parsed.feed == ACUTE_SITREP_FEED:
             ok = abs(e["nctr"] - s["nctr"]) <= _EPS and abs(e["remaining"] - (s["remaining"] - hospice)) <= _EPS  # type: ignore[operator]  # as above
         else:
             ok = abs(e["remaining"] - s["remaining"]) <= _EPS and abs(e["nctr"] - (s["nctr"] + hospice)) <= _EPS  # type: ignore[operator]  # as above
@@ -791,7 +792,7 @@ def check_invariants(parsed: ParsedSitrep) -> list[str]:
             bad.append(f"{day.isoformat()}: England {[e[m] for m in DAY_MEASURES]} vs ICBs {[s[m] for m in DAY_MEASURES]}")
     rule = ("England = sum of ICBs, but for hospice discharges (0.."
             f"{_HOSPICE_GAP_MAX:g} a day; " + ("acute: NCTR exact, trusts count them as remaining)"
-                                             if parsed.feed == "nhse_acute_sitrep" else "community: remaining exact)"))
+                                             if parsed.feed == ACUTE_SITREP_FEED else "community: remaining exact)"))
     problems += _summarise(rule, bad)
     return problems
 

@@ -19,18 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ingest import bulk
-from ingest.base import FeedContext, LoadResult
 from ingest.checks import Check, Field, Validation
+from ingest.feed import FeedContext, Kept, LoadResult
 from ingest.feeds.geography_lookup import hwb_codes
-from ingest.formats import Tabular, UnreadableDelivery, read_delivery, write_delivery
+from ingest.formats import Tabular, UnreadableDelivery, delivery_chunks, read_delivery
 from ingest.pseudonym import holds_nhs_number, scrub_bytes, scrub_column
 from models.tables import service
-
-SERVICE_TYPES: dict[str, int] = {
-    "P1_REABLEMENT": 1, "P1_REHAB": 1, "P1_BRIDGING": 1,
-    "P2_COMMUNITY_HOSPITAL": 2, "P2_CARE_HOME": 2, "P2_IC_UNIT": 2,
-    "P3_RESIDENTIAL": 3, "P3_NURSING": 3,
-}
+from models.vocab import SERVICE_TYPES, VACANCY_FEED
 
 FIELDS: tuple[Field, ...] = (
     Field("service_id", required=True),
@@ -54,14 +49,14 @@ def require_columns(parsed: Tabular, required: tuple[str, ...]) -> None:
 
 
 class VacancyFeed:
-    name = "vacancy"
+    name = VACANCY_FEED
 
     def parse(self, payload: bytes, ctx: FeedContext) -> Tabular:
         parsed = read_delivery(payload)
         require_columns(parsed, REQUIRED_COLUMNS)
         return parsed
 
-    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[bytes, str, bool]:
+    def kept_copy(self, payload: bytes, parsed: Any | None) -> tuple[Kept, str, bool]:
         """As delivered: no person-level data belongs here. But a wrong file (a hub's cases sent to
         this feed, say) could carry NHS numbers, and they must not be kept in clear."""
         if not isinstance(parsed, Tabular):
@@ -70,7 +65,7 @@ class VacancyFeed:
         if not any(holds_nhs_number(table.column(c), or_3_3_4=True).any() for c in table.column_names):
             return payload, parsed.format, False
         masked = pa.table({c: scrub_column(table.column(c)) for c in table.column_names})
-        return write_delivery(masked, parsed.format), parsed.format, True
+        return delivery_chunks(masked, parsed.format), parsed.format, True
 
     def load(self, conn: Connection, parsed: Tabular, run_id: int, ctx: FeedContext) -> LoadResult:
         checked = validate(conn, parsed, ctx)

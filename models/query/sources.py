@@ -27,6 +27,7 @@ from models.periods import PERIOD_COLUMNS, Period, period_param, periods_table
 from models.query.cases import _case_dims, _case_joins, _event_column, _join_case_dims, _span_filter
 from models.query.intervals import _first_period, _pp
 from models.tables import CASE_DATES, capacity_report, hub_case, hwb, ingest_run, service, sitrep_value
+from models.vocab import ACUTE_SITREP_FEED, COMMUNITY_SITREP_FEED, HUB_CASES_FEED, VACANCY_FEED
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Cases(Source):
     """Hub cases, one row per case; over several periods each case meets every period (or, counted by one
     event, the one period its event falls in)."""
     name: SourceName = "cases"
-    feeds = ("hub_cases",)
+    feeds = (HUB_CASES_FEED,)
 
     def select_from(self, p: Periods, needed: set[str], metrics: Sequence[Metric], grain: str | None) -> From:
         c = hub_case.alias("c")
@@ -150,7 +151,7 @@ class Capacity(Source):
     """Known services (first reported at or before the instant), each with its latest report inside the
     staleness window before the instant (none: not reporting)."""
     name: SourceName = "capacity"
-    feeds = ("vacancy",)
+    feeds = (VACANCY_FEED,)
 
     def select_from(self, p: Periods, needed: set[str], metrics: Sequence[Metric], grain: str | None) -> From:
         cr = capacity_report
@@ -235,7 +236,7 @@ class Sitrep(Source):
     """Published NHS England sitrep values, one row per feed, day or month, organisation and measure; the
     `collection` dimension chooses the feeds."""
     name: SourceName = "sitrep"
-    collections = {"acute": "nhse_acute_sitrep", "community": "nhse_community_sitrep"}  # collection -> feed
+    collections = {"acute": ACUTE_SITREP_FEED, "community": COMMUNITY_SITREP_FEED}  # collection -> feed
     feeds = tuple(collections.values())
     batches = False  # its measures choose their rows by measure name (`Measure.row_filters`)
     param_dimensions = frozenset({"collection"})
