@@ -177,14 +177,12 @@ def with_zero_counts(names: Sequence[str], split: list[dict[Any, float | None]])
     """A count (people, cases) has no row for a dimension value where nothing was counted: that is 0, not
     "no data", wherever the same source has data for that value (it appears under another metric asked
     with it). "—" is left for values the source knows nothing about (no cases, no service reporting)."""
-    from models.metrics import Count, Open
-
     seen: dict[str, set[Any]] = {}
     for name, values in zip(names, split):
         seen.setdefault(metric(name).source, set()).update(k for k, v in values.items() if v is not None)
     for name, values in zip(names, split):
         m = metric(name)
-        if isinstance(m.measure, (Count, Open)):
+        if m.measure.is_count:
             for key in seen[m.source]:
                 if values.get(key) is None:
                     values[key] = 0

@@ -3,18 +3,20 @@
 A `Dimension` owns its vocabulary (from `models.vocab`), how a value given in a URL or on the command line
 is normalised and checked (a `QueryError` naming the dimension), the value a missing one stands as
 (`NOT_RECORDED`), and its column in each source's table. The metrics layer's validation
-(`models.query.prepare`) and the export datasets (`models.datasets`) read it from `DIMENSIONS`; adding a
-dimension means adding it here (and to the metrics that have it, `models.metrics`).
+(`models.query.prepare`), the sources' selects (`models.query.sources`: `tables_for`, `columns_in`) and the
+export datasets (`models.datasets`) read it from `DIMENSIONS`; adding a dimension read from a table its
+source already joins means adding it here (and to the metrics that have it, `models.metrics`), nothing more.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.selectable import FromClause
 
 from models.errors import QueryError
 from models.geography import Geography, get_geography, invalidate_geography
@@ -90,10 +92,27 @@ class Dimension:
             return [f"P{v}" for v in values]
         return list(values)
 
+    def table(self, source: str) -> str | None:
+        """The table `source` reads this dimension from (None: `source` does not have it)."""
+        ref = self.columns.get(source)
+        return ref.split(".")[0] if ref else None
+
+    def read(self, source: str, tables: Mapping[str, FromClause | None]) -> sa.ColumnElement[Any] | None:
+        """The value of this dimension in a select of `source` whose tables are `tables` (table name -> the
+        table or its alias in that select; None or absent: not joined, so the dimension is not there)."""
+        ref = self.columns.get(source)
+        if ref is None:
+            return None
+        table, col = ref.split(".")
+        frm = tables.get(table)
+        return None if frm is None else self.expression(frm.c[col])
+
     def column(self, source: str) -> sa.ColumnElement[Any]:
         """The value of this dimension in `source`'s tables (unaliased, as the export datasets read them)."""
-        table, col = self.columns[source].split(".")
-        return self.expression(metadata.tables[table].c[col])
+        col = self.read(source, metadata.tables)
+        if col is None:
+            raise KeyError(f"{source} has no {self.name}")
+        return col
 
     def expression(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """The dimension's value from its column: derived values computed, a missing value as `missing`."""
@@ -133,6 +152,16 @@ DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
     Dimension("feed", {"sitrep": "sitrep_value.feed"}, vocabulary=SITREP_FEEDS),
     Dimension("measure", {"sitrep": "sitrep_value.measure"}),
 )}
+
+
+def tables_for(source: str, names: Iterable[str]) -> set[str]:
+    """The tables `source` reads these dimensions from (the joins its select needs for them)."""
+    return {t for name in names if name in DIMENSIONS and (t := DIMENSIONS[name].table(source)) is not None}
+
+
+def columns_in(source: str, tables: Mapping[str, FromClause | None]) -> dict[str, sa.ColumnElement[Any]]:
+    """Every dimension of `source` whose table a select has (`Dimension.read`), as its value there."""
+    return {name: col for name, dim in DIMENSIONS.items() if (col := dim.read(source, tables)) is not None}
 
 
 def check_values(engine: Engine, name: str, values: Sequence[str]) -> list[str]:

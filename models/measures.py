@@ -129,6 +129,9 @@ class Measure(ABC):
     where: Cond  # the rows it aggregates (a field of most measures, a method of some)
     is_ratio: ClassVar[bool] = False  # value = numerator ÷ denominator (missing when the denominator is 0)
     summed: ClassVar[bool] = False  # a count or a sum of rows: 0 where nothing matched, never missing
+    # A count of people / cases (Count; Open, with `days` their days open): a split value with no row is 0 where
+    # its source has data for it (dashboard.data.with_zero_counts). Not Sum (no row: no service reporting) nor Overlap.
+    is_count: ClassVar[bool] = False
     # (value, numerator, denominator) of a period or split where nothing matched
     empty: ClassVar[tuple[Any, Any, Any]] = (None, None, None)
     batched: ClassVar[bool] = True  # may share a select with other metrics of its source
@@ -179,6 +182,7 @@ class Count(Measure):
     """Rows meeting `where`."""
     where: Cond
     summed: ClassVar[bool] = True
+    is_count: ClassVar[bool] = True
     empty: ClassVar[tuple[Any, Any, Any]] = (0, None, None)
     adds_over_days: ClassVar[bool] = True
 
@@ -339,6 +343,7 @@ class Open(Interval):
     ends: tuple[str, ...]
     min_days: int = 0
     days: bool = False
+    is_count: ClassVar[bool] = True
     batched_at_one_period: ClassVar[bool] = True
 
     @property

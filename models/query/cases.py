@@ -1,5 +1,5 @@
 """How a case select reaches its dimensions: in, the case alias and the dimensions asked for;
-out, the joins and each dimension's column, the span filter and the event column of a metric."""
+out, the joins (the tables `models.dimensions` reads those dimensions from) and each dimension's column, the span filter and the event column of a metric."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,18 +8,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from models.dimensions import age_band as _age_band
-from models.metrics import (
-    Metric,
-)
+from models.dimensions import columns_in, tables_for
+from models.metrics import Metric
 from models.tables import hwb, service
-from models.vocab import NOT_RECORDED
 
 
 def _case_joins(dims: set[str]) -> tuple[Any, Any]:
     """The HWB and destination service aliases a case query needs for these dimensions (None: not needed)."""
-    return (hwb.alias("h") if dims & {"icb", "place"} else None,
-            service.alias("svc") if "service_type" in dims else None)
+    tables = tables_for("cases", dims)
+    return (hwb.alias("h") if "hwb" in tables else None,
+            service.alias("svc") if "service" in tables else None)
 
 
 def _join_case_dims(frm: Any, c: Any, h: Any, svc: Any) -> Any:
@@ -31,14 +29,8 @@ def _join_case_dims(frm: Any, c: Any, h: Any, svc: Any) -> Any:
 
 
 def _case_dims(c: Any, h: Any, svc: Any) -> dict[str, Any]:
-    return {
-        "hwb": c.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
-        "place": h.c.place_code if h is not None else None, "pathway": c.c.pathway,
-        "service_type": svc.c.service_type if svc is not None else None,
-        "service_id": c.c.destination_service_id, "acute_site": c.c.acute_site_code,
-        "age_band": _age_band(c.c.age), "delay_reason": sa.func.coalesce(c.c.delay_reason, NOT_RECORDED),
-        "ic_outcome": sa.func.coalesce(c.c.ic_outcome, NOT_RECORDED), "hub": c.c.hub_id,
-    }
+    """Each case dimension whose table is joined, as its value (`models.dimensions` names its column)."""
+    return columns_in("cases", {"hub_case": c, "hwb": h, "service": svc})
 
 
 def _span_filter(c: Any, metric: Metric) -> ColumnElement[bool]:

@@ -21,13 +21,14 @@ from sqlalchemy.sql.selectable import FromClause, Subquery
 
 from models import settings
 from models.dialects import latest
+from models.dimensions import COLLECTIONS, columns_in, tables_for
 from models.measures import SQL, PeriodColumns, Scope
 from models.metrics import Metric, SourceName
 from models.periods import PERIOD_COLUMNS, Period, period_param, periods_table
 from models.query.cases import _case_dims, _case_joins, _event_column, _join_case_dims, _span_filter
 from models.query.intervals import _first_period, _pp
 from models.tables import CASE_DATES, capacity_report, hub_case, hwb, ingest_run, service, sitrep_value
-from models.vocab import ACUTE_SITREP_FEED, COMMUNITY_SITREP_FEED, HUB_CASES_FEED, VACANCY_FEED
+from models.vocab import HUB_CASES_FEED, SITREP_FEEDS, VACANCY_FEED
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,8 @@ class From:
     """A source's part of a select."""
     frm: FromClause
     scope: Scope
-    dims: Mapping[str, SQL]  # dimension -> its column (those whose join is there)
+    dims: Mapping[str, SQL]  # dimension -> its value (`columns_in`: those whose table is joined)
     filters: list[ColumnElement[bool]]  # the source's own conditions, before any filter on a dimension
-
-
-def _present(dims: Mapping[str, SQL | None]) -> dict[str, SQL]:
-    """The dimensions whose column the select has (a dimension whose join was not needed has none)."""
-    return {name: col for name, col in dims.items() if col is not None}
 
 
 class Source(ABC):
@@ -124,7 +120,7 @@ class Cases(Source):
             frm = p.joined().join(c, sa.true())
         frm = _join_case_dims(frm, c, h, svc)
         filters = [] if p.single or metrics[0].span is None else [_span_filter(c, metrics[0])]
-        return From(frm, Scope(p.period, c=c.c), _present(_case_dims(c, h, svc)), filters)
+        return From(frm, Scope(p.period, c=c.c), _case_dims(c, h, svc), filters)
 
     def params(self, periods: Sequence[Period], where: Mapping[str, list[Any]]) -> dict[str, Any]:
         if len(periods) < 2:
@@ -166,7 +162,7 @@ class Capacity(Source):
         else:
             r = _latest_by_period(p)
         s = service.alias("s")
-        h = hwb.alias("h") if needed & {"icb", "place"} else None
+        h = hwb.alias("h") if "hwb" in tables_for(self.name, needed) else None
         frm: FromClause
         filters: list[ColumnElement[bool]] = []
         if p.single:
@@ -177,11 +173,7 @@ class Capacity(Source):
                 r, sa.and_(r.c.k == p["k"], r.c.service_id == s.c.service_id, r.c.reported_at >= p["stale_from"]))
         if h is not None:
             frm = frm.join(h, h.c.hwb_code == s.c.hwb_code)
-        dims: dict[str, SQL | None] = {
-            "hwb": s.c.hwb_code, "icb": h.c.icb_code if h is not None else None,
-            "place": h.c.place_code if h is not None else None, "pathway": s.c.pathway,
-            "service_type": s.c.service_type, "service_id": s.c.service_id}
-        return From(frm, Scope(p.period, s=s.c, r=r.c), _present(dims), filters)
+        return From(frm, Scope(p.period, s=s.c, r=r.c), columns_in(self.name, {"service": s, "hwb": h}), filters)
 
 
     def reach(self, periods: Sequence[Period]) -> int:
@@ -236,7 +228,7 @@ class Sitrep(Source):
     """Published NHS England sitrep values, one row per feed, day or month, organisation and measure; the
     `collection` dimension chooses the feeds."""
     name: SourceName = "sitrep"
-    collections = {"acute": ACUTE_SITREP_FEED, "community": COMMUNITY_SITREP_FEED}  # collection -> feed
+    collections = dict(zip(COLLECTIONS, SITREP_FEEDS))  # collection -> feed
     feeds = tuple(collections.values())
     batches = False  # its measures choose their rows by measure name (`Measure.row_filters`)
     param_dimensions = frozenset({"collection"})
@@ -256,10 +248,7 @@ class Sitrep(Source):
         filters += metrics[0].measure.row_filters(scope)  # (alone: no batches)
         if not ({"level", "org"} & needed):
             filters.append(v.c.level == "england")  # one figure, not the sum of every level
-        dims: dict[str, SQL | None] = {
-            "level": v.c.level, "org": v.c.org_code, "pathway": v.c.pathway,
-            "collection": sa.case((v.c.feed == self.collections["community"], "community"), else_="acute")}
-        return From(frm, scope, _present(dims), filters)
+        return From(frm, scope, columns_in(self.name, {"sitrep_value": v}), filters)
 
     def params(self, periods: Sequence[Period], where: Mapping[str, list[Any]]) -> dict[str, Any]:
         return {"feeds": [self.collections[x] for x in where.get("collection", ["acute"])]}
