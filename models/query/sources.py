@@ -159,6 +159,8 @@ class Capacity(Source):
                  .where(cr.c.reported_at >= p["stale_from"], cr.c.reported_at <= p["p_at"])
                  .group_by(cr.c.service_id)
                  .subquery("r"))
+        elif p.n <= WINDOWED_MAX_PERIODS:
+            r = _latest_per_window(p, latest_cols)
         else:
             r = _latest_by_period(p)
         s = service.alias("s")
@@ -169,8 +171,9 @@ class Capacity(Source):
             frm = s.outerjoin(r, r.c.service_id == s.c.service_id)
             filters.append(s.c.first_reported_at <= p["p_at"])
         else:
+            in_window = [r.c.reported_at >= p["stale_from"]] if "reported_at" in r.c else []  # (bucketed)
             frm = p.joined().join(s, s.c.first_reported_at <= p["p_at"]).outerjoin(
-                r, sa.and_(r.c.k == p["k"], r.c.service_id == s.c.service_id, r.c.reported_at >= p["stale_from"]))
+                r, sa.and_(r.c.k == p["k"], r.c.service_id == s.c.service_id, *in_window))
         if h is not None:
             frm = frm.join(h, h.c.hwb_code == s.c.hwb_code)
         return From(frm, Scope(p.period, s=s.c, r=r.c), columns_in(self.name, {"service": s, "hwb": h}), filters)
@@ -192,6 +195,25 @@ class Capacity(Source):
 
 
 _REPORTED = ("capacity", "occupied", "vacant_accepting", "vacant_reserved")
+
+# Up to this many periods, one aggregate per period's window (`_latest_per_window`); beyond, the reports
+# bucketed once (`_latest_by_period`). On the national bench store (a year of 15,000 services' reports) the
+# windows were faster at every length tried, 8 to 366 days (28 days by HWB: 173 against 230 ms; a year: 2.5
+# against 3.2 s), but DuckDB refuses a union of about 1,000 selects ("Max expression depth"), and the cap
+# on a series is 1,100 days.
+WINDOWED_MAX_PERIODS = 366
+
+
+def _latest_per_window(p: Periods, latest_cols: Sequence[SQL]) -> Subquery:
+    """Each service's latest report inside each period's staleness window: one plain hash aggregate per
+    period over its own window, given as constants (the scan prunes row groups by their min / max)."""
+    cr = capacity_report
+
+    def window(k: int) -> sa.Select[Any]:
+        return (sa.select(sa.literal_column(str(k), sa.Integer).label("k"), cr.c.service_id, *latest_cols)
+                .where(cr.c.reported_at >= _pp(k, "stale_from"), cr.c.reported_at <= _pp(k, "p_at"))
+                .group_by(cr.c.service_id))
+    return sa.union_all(*[window(k) for k in range(p.n)]).subquery("r")
 
 
 def _latest_by_period(p: Periods) -> Subquery:

@@ -14,6 +14,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from models.metrics import REGISTRY
-from models.query import MetricQuery, compiled_select
+from models.query import MetricQuery, compiled_select, sources
+from models.query.plan import _plan
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots" / "sql"
 UPDATE = os.environ.get("HOMEWARD_UPDATE_SNAPSHOTS") == "1"
@@ -41,12 +43,32 @@ def shape(name: str) -> MetricQuery:
     return MetricQuery(name, at=AT, from_=FROM, to=TO, grain="day", by=by)
 
 
-def shapes(name: str) -> list[MetricQuery]:
-    """The queries kept for a metric: `shape`, and for a capacity metric also a week's series by day (a capacity
-    series has a select of its own: models.query.sources._latest_by_period)."""
+def shapes(name: str) -> list[tuple[MetricQuery, bool]]:
+    """The queries kept for a metric, each with whether to compile it as a long series: `shape`, and for a
+    capacity metric also a week's series by day twice, as a short series (one aggregate per period's window)
+    and as a long one (the reports bucketed once; shown for a week so the file stays readable). See
+    models.query.sources.Capacity."""
     if REGISTRY[name].source != "capacity":
-        return [shape(name)]
-    return [shape(name), MetricQuery(name, at=AT, from_=TO - timedelta(days=7), to=TO, grain="day", by=("hwb",))]
+        return [(shape(name), False)]
+    week = MetricQuery(name, at=AT, from_=TO - timedelta(days=7), to=TO, grain="day", by=("hwb",))
+    return [(shape(name), False), (week, False), (week, True)]
+
+
+@contextmanager
+def compiled_as_long_series(long: bool) -> Iterator[None]:
+    """Every series past `sources.WINDOWED_MAX_PERIODS` periods, with the statement cache emptied on the way in
+    and out (its key does not hold the cut)."""
+    if not long:
+        yield
+        return
+    kept = sources.WINDOWED_MAX_PERIODS
+    sources.WINDOWED_MAX_PERIODS = 1
+    _plan.cache_clear()
+    try:
+        yield
+    finally:
+        sources.WINDOWED_MAX_PERIODS = kept
+        _plan.cache_clear()
 
 
 # Line breaks for a readable diff only (the text compared is the SQL with whitespace added at these points).
@@ -54,14 +76,16 @@ _BREAKS = re.compile(r"(?<!OUTER) (?=(?:FROM|WHERE|GROUP BY|ORDER BY|HAVING|UNIO
 _COLUMN_END = re.compile(r"(\bAS \w+), ")
 
 
-def render(engine: sa.Engine, q: MetricQuery) -> str:
+def render(engine: sa.Engine, q: MetricQuery, long: bool = False) -> str:
     """The snapshot text: the query, the SQL, then the bound parameters fixed at compile time (name = value,
     sorted) and, for a positional dialect, the parameters' names in order."""
-    compiled = compiled_select(engine, q)
+    with compiled_as_long_series(long):
+        compiled = compiled_select(engine, q)
     sql = "\n".join(line.rstrip() for line in str(compiled).splitlines())
     sql = _COLUMN_END.sub(r"\1,\n  ", _BREAKS.sub("\n", sql))
     lines = [f"-- {q.metric} ({REGISTRY[q.metric].kind}): at={q.at.isoformat() if q.at else None} "
-             f"from={q.from_} to={q.to} grain={q.grain} by={','.join(q.by)}", sql, ""]
+             f"from={q.from_} to={q.to} grain={q.grain} by={','.join(q.by)}"
+             + (" (compiled as a long series)" if long else ""), sql, ""]
     fixed = sorted((k, v) for k, v in compiled.params.items() if v is not None)
     lines += ["-- fixed parameters:"] + [f"--   {k} = {v!r}" for k, v in fixed]
     if compiled.positiontup:
@@ -84,7 +108,7 @@ def engines() -> Iterator[dict[str, sa.Engine]]:
 @pytest.mark.parametrize("engine_name", list(ENGINES))
 @pytest.mark.parametrize("metric", list(REGISTRY))
 def test_compiled_sql_matches_snapshot(engines: dict[str, sa.Engine], engine_name: str, metric: str) -> None:
-    got = "\n".join(render(engines[engine_name], q) for q in shapes(metric))
+    got = "\n".join(render(engines[engine_name], q, long) for q, long in shapes(metric))
     path = SNAPSHOTS / engine_name / f"{metric}.sql"
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,108 @@ SELECT p.k AS k,
   (SELECT max(ingest_run.run_id) AS max_1
 FROM ingest_run
 WHERE ingest_run.status IN (__[POSTCOMPILE_status_1])) AS data_version
+FROM (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8), ($9, $10), ($11, $12), ($13, $14)) AS p (k, p_at)
+JOIN service AS s ON s.first_reported_at <= p.p_at
+LEFT OUTER JOIN (SELECT 0 AS k,
+  capacity_report.service_id AS service_id,
+  arg_max(capacity_report.capacity, capacity_report.reported_at) AS capacity,
+  arg_max(capacity_report.occupied, capacity_report.reported_at) AS occupied,
+  arg_max(capacity_report.vacant_accepting, capacity_report.reported_at) AS vacant_accepting,
+  arg_max(capacity_report.vacant_reserved, capacity_report.reported_at) AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= $15 AND capacity_report.reported_at <= $2
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 1 AS k,
+  capacity_report.service_id AS service_id,
+  arg_max(capacity_report.capacity, capacity_report.reported_at) AS capacity,
+  arg_max(capacity_report.occupied, capacity_report.reported_at) AS occupied,
+  arg_max(capacity_report.vacant_accepting, capacity_report.reported_at) AS vacant_accepting,
+  arg_max(capacity_report.vacant_reserved, capacity_report.reported_at) AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= $16 AND capacity_report.reported_at <= $4
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 2 AS k,
+  capacity_report.service_id AS service_id,
+  arg_max(capacity_report.capacity, capacity_report.reported_at) AS capacity,
+  arg_max(capacity_report.occupied, capacity_report.reported_at) AS occupied,
+  arg_max(capacity_report.vacant_accepting, capacity_report.reported_at) AS vacant_accepting,
+  arg_max(capacity_report.vacant_reserved, capacity_report.reported_at) AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= $17 AND capacity_report.reported_at <= $6
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 3 AS k,
+  capacity_report.service_id AS service_id,
+  arg_max(capacity_report.capacity, capacity_report.reported_at) AS capacity,
+  arg_max(capacity_report.occupied, capacity_report.reported_at) AS occupied,
+  arg_max(capacity_report.vacant_accepting, capacity_report.reported_at) AS vacant_accepting,
+  arg_max(capacity_report.vacant_reserved, capacity_report.reported_at) AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= $18 AND capacity_report.reported_at <= $8
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 4 AS k,
+  capacity_report.service_id AS service_id,
+  arg_max(capacity_report.capacity, capacity_report.reported_at) AS capacity,
+  arg_max(capacity_report.occupied, capacity_report.reported_at) AS occupied,
+  arg_max(capacity_report.vacant_accepting, capacity_report.reported_at) AS vacant_accepting,
+  arg_max(capacity_report.vacant_reserved, capacity_report.reported_at) AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= $19 AND capacity_report.reported_at <= $10
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 5 AS k,
+  capacity_report.service_id AS service_id,
+  arg_max(capacity_report.capacity, capacity_report.reported_at) AS capacity,
+  arg_max(capacity_report.occupied, capacity_report.reported_at) AS occupied,
+  arg_max(capacity_report.vacant_accepting, capacity_report.reported_at) AS vacant_accepting,
+  arg_max(capacity_report.vacant_reserved, capacity_report.reported_at) AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= $20 AND capacity_report.reported_at <= $12
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 6 AS k,
+  capacity_report.service_id AS service_id,
+  arg_max(capacity_report.capacity, capacity_report.reported_at) AS capacity,
+  arg_max(capacity_report.occupied, capacity_report.reported_at) AS occupied,
+  arg_max(capacity_report.vacant_accepting, capacity_report.reported_at) AS vacant_accepting,
+  arg_max(capacity_report.vacant_reserved, capacity_report.reported_at) AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= $21 AND capacity_report.reported_at <= $14
+GROUP BY capacity_report.service_id) AS r ON r.k = p.k AND r.service_id = s.service_id
+WHERE r.service_id IS NOT NULL
+GROUP BY p.k, s.hwb_code
+
+-- fixed parameters:
+--   status_1 = ['ok', 'partial']
+-- positional parameters:
+--   $1 p0_k
+--   $2 p0_p_at
+--   $3 p1_k
+--   $4 p1_p_at
+--   $5 p2_k
+--   $6 p2_p_at
+--   $7 p3_k
+--   $8 p3_p_at
+--   $9 p4_k
+--   $10 p4_p_at
+--   $11 p5_k
+--   $12 p5_p_at
+--   $13 p6_k
+--   $14 p6_p_at
+--   $15 p0_stale_from
+--   $16 p1_stale_from
+--   $17 p2_stale_from
+--   $18 p3_stale_from
+--   $19 p4_stale_from
+--   $20 p5_stale_from
+--   $21 p6_stale_from
+
+-- unavailable (snapshot): at=2026-03-15T09:30:00+00:00 from=2026-02-22 to=2026-03-01 grain=day by=hwb (compiled as a long series)
+SELECT p.k AS k,
+  s.hwb_code AS d_hwb,
+  sum(((r.capacity - r.occupied) - r.vacant_accepting) - r.vacant_reserved) AS value,
+  NULL AS num,
+  NULL AS den,
+  (SELECT max(ingest_run.run_id) AS max_1
+FROM ingest_run
+WHERE ingest_run.status IN (__[POSTCOMPILE_status_1])) AS data_version
 FROM (VALUES ($1, $2, $3), ($4, $5, $6), ($7, $8, $9), ($10, $11, $12), ($13, $14, $15), ($16, $17, $18), ($19, $20, $21)) AS p (k, p_at, stale_from)
 JOIN service AS s ON s.first_reported_at <= p.p_at
 LEFT OUTER JOIN (SELECT g.b + o.o AS k,

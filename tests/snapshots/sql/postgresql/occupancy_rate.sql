@@ -35,6 +35,114 @@ SELECT p.k AS k,
   (SELECT max(ingest_run.run_id) AS max_1
 FROM ingest_run
 WHERE ingest_run.status IN (__[POSTCOMPILE_status_1])) AS data_version
+FROM (VALUES (%(p0_k)s::INTEGER, %(p0_p_at)s::TIMESTAMP WITHOUT TIME ZONE), (%(p1_k)s::INTEGER, %(p1_p_at)s::TIMESTAMP WITHOUT TIME ZONE), (%(p2_k)s::INTEGER, %(p2_p_at)s::TIMESTAMP WITHOUT TIME ZONE), (%(p3_k)s::INTEGER, %(p3_p_at)s::TIMESTAMP WITHOUT TIME ZONE), (%(p4_k)s::INTEGER, %(p4_p_at)s::TIMESTAMP WITHOUT TIME ZONE), (%(p5_k)s::INTEGER, %(p5_p_at)s::TIMESTAMP WITHOUT TIME ZONE), (%(p6_k)s::INTEGER, %(p6_p_at)s::TIMESTAMP WITHOUT TIME ZONE)) AS p (k, p_at)
+JOIN service AS s ON s.first_reported_at <= p.p_at
+LEFT OUTER JOIN (SELECT 0 AS k,
+  capacity_report.service_id AS service_id,
+  (array_agg(capacity_report.capacity
+ORDER BY capacity_report.reported_at DESC))[1] AS capacity,
+  (array_agg(capacity_report.occupied
+ORDER BY capacity_report.reported_at DESC))[1] AS occupied,
+  (array_agg(capacity_report.vacant_accepting
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_accepting,
+  (array_agg(capacity_report.vacant_reserved
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= %(p0_stale_from)s::TIMESTAMP WITHOUT TIME ZONE AND capacity_report.reported_at <= %(p0_p_at)s::TIMESTAMP WITHOUT TIME ZONE
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 1 AS k,
+  capacity_report.service_id AS service_id,
+  (array_agg(capacity_report.capacity
+ORDER BY capacity_report.reported_at DESC))[1] AS capacity,
+  (array_agg(capacity_report.occupied
+ORDER BY capacity_report.reported_at DESC))[1] AS occupied,
+  (array_agg(capacity_report.vacant_accepting
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_accepting,
+  (array_agg(capacity_report.vacant_reserved
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= %(p1_stale_from)s::TIMESTAMP WITHOUT TIME ZONE AND capacity_report.reported_at <= %(p1_p_at)s::TIMESTAMP WITHOUT TIME ZONE
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 2 AS k,
+  capacity_report.service_id AS service_id,
+  (array_agg(capacity_report.capacity
+ORDER BY capacity_report.reported_at DESC))[1] AS capacity,
+  (array_agg(capacity_report.occupied
+ORDER BY capacity_report.reported_at DESC))[1] AS occupied,
+  (array_agg(capacity_report.vacant_accepting
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_accepting,
+  (array_agg(capacity_report.vacant_reserved
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= %(p2_stale_from)s::TIMESTAMP WITHOUT TIME ZONE AND capacity_report.reported_at <= %(p2_p_at)s::TIMESTAMP WITHOUT TIME ZONE
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 3 AS k,
+  capacity_report.service_id AS service_id,
+  (array_agg(capacity_report.capacity
+ORDER BY capacity_report.reported_at DESC))[1] AS capacity,
+  (array_agg(capacity_report.occupied
+ORDER BY capacity_report.reported_at DESC))[1] AS occupied,
+  (array_agg(capacity_report.vacant_accepting
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_accepting,
+  (array_agg(capacity_report.vacant_reserved
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= %(p3_stale_from)s::TIMESTAMP WITHOUT TIME ZONE AND capacity_report.reported_at <= %(p3_p_at)s::TIMESTAMP WITHOUT TIME ZONE
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 4 AS k,
+  capacity_report.service_id AS service_id,
+  (array_agg(capacity_report.capacity
+ORDER BY capacity_report.reported_at DESC))[1] AS capacity,
+  (array_agg(capacity_report.occupied
+ORDER BY capacity_report.reported_at DESC))[1] AS occupied,
+  (array_agg(capacity_report.vacant_accepting
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_accepting,
+  (array_agg(capacity_report.vacant_reserved
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= %(p4_stale_from)s::TIMESTAMP WITHOUT TIME ZONE AND capacity_report.reported_at <= %(p4_p_at)s::TIMESTAMP WITHOUT TIME ZONE
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 5 AS k,
+  capacity_report.service_id AS service_id,
+  (array_agg(capacity_report.capacity
+ORDER BY capacity_report.reported_at DESC))[1] AS capacity,
+  (array_agg(capacity_report.occupied
+ORDER BY capacity_report.reported_at DESC))[1] AS occupied,
+  (array_agg(capacity_report.vacant_accepting
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_accepting,
+  (array_agg(capacity_report.vacant_reserved
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= %(p5_stale_from)s::TIMESTAMP WITHOUT TIME ZONE AND capacity_report.reported_at <= %(p5_p_at)s::TIMESTAMP WITHOUT TIME ZONE
+GROUP BY capacity_report.service_id
+UNION ALL SELECT 6 AS k,
+  capacity_report.service_id AS service_id,
+  (array_agg(capacity_report.capacity
+ORDER BY capacity_report.reported_at DESC))[1] AS capacity,
+  (array_agg(capacity_report.occupied
+ORDER BY capacity_report.reported_at DESC))[1] AS occupied,
+  (array_agg(capacity_report.vacant_accepting
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_accepting,
+  (array_agg(capacity_report.vacant_reserved
+ORDER BY capacity_report.reported_at DESC))[1] AS vacant_reserved
+FROM capacity_report
+WHERE capacity_report.reported_at >= %(p6_stale_from)s::TIMESTAMP WITHOUT TIME ZONE AND capacity_report.reported_at <= %(p6_p_at)s::TIMESTAMP WITHOUT TIME ZONE
+GROUP BY capacity_report.service_id) AS r ON r.k = p.k AND r.service_id = s.service_id
+WHERE r.service_id IS NOT NULL
+GROUP BY p.k, s.hwb_code
+
+-- fixed parameters:
+--   status_1 = ['ok', 'partial']
+
+-- occupancy_rate (snapshot): at=2026-03-15T09:30:00+00:00 from=2026-02-22 to=2026-03-01 grain=day by=hwb (compiled as a long series)
+SELECT p.k AS k,
+  s.hwb_code AS d_hwb,
+  NULL AS value,
+  sum(r.occupied) AS num,
+  sum(r.occupied + r.vacant_accepting + r.vacant_reserved) AS den,
+  (SELECT max(ingest_run.run_id) AS max_1
+FROM ingest_run
+WHERE ingest_run.status IN (__[POSTCOMPILE_status_1])) AS data_version
 FROM (VALUES (%(p0_k)s::INTEGER, %(p0_p_at)s::TIMESTAMP WITHOUT TIME ZONE, %(p0_stale_from)s::TIMESTAMP WITHOUT TIME ZONE), (%(p1_k)s::INTEGER, %(p1_p_at)s::TIMESTAMP WITHOUT TIME ZONE, %(p1_stale_from)s::TIMESTAMP WITHOUT TIME ZONE), (%(p2_k)s::INTEGER, %(p2_p_at)s::TIMESTAMP WITHOUT TIME ZONE, %(p2_stale_from)s::TIMESTAMP WITHOUT TIME ZONE), (%(p3_k)s::INTEGER, %(p3_p_at)s::TIMESTAMP WITHOUT TIME ZONE, %(p3_stale_from)s::TIMESTAMP WITHOUT TIME ZONE), (%(p4_k)s::INTEGER, %(p4_p_at)s::TIMESTAMP WITHOUT TIME ZONE, %(p4_stale_from)s::TIMESTAMP WITHOUT TIME ZONE), (%(p5_k)s::INTEGER, %(p5_p_at)s::TIMESTAMP WITHOUT TIME ZONE, %(p5_stale_from)s::TIMESTAMP WITHOUT TIME ZONE), (%(p6_k)s::INTEGER, %(p6_p_at)s::TIMESTAMP WITHOUT TIME ZONE, %(p6_stale_from)s::TIMESTAMP WITHOUT TIME ZONE)) AS p (k, p_at, stale_from)
 JOIN service AS s ON s.first_reported_at <= p.p_at
 LEFT OUTER JOIN (SELECT g.b + o.o AS k,
