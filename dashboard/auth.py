@@ -384,6 +384,3 @@ def install(server: flask.Flask) -> None:
     server.after_request(security_headers)
     server.add_url_rule("/signin", "homeward_signin", signin, methods=["GET", "POST"])
     server.add_url_rule("/signout", "homeward_signout", signout, methods=["GET", "POST"])
-    from dashboard import oidc
-
-    oidc.install(server)

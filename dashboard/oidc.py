@@ -17,6 +17,7 @@ import flask
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 
+from dashboard.auth import _page, _safe_next, start_session
 from models import access, accounts, settings
 from models.access import Principal
 from models.db import get_engine
@@ -68,8 +69,6 @@ def _client() -> Any:
 
 
 def _refused(reason: str, who: str | None, detail: dict[str, Any]) -> flask.Response:
-    from dashboard.auth import _page
-
     accounts.record(get_engine(), "sign_in_failed", actor_name=who, route=CALLBACK,
                     remote_addr=flask.request.remote_addr, detail={"method": "oidc", "reason": reason, **detail})
     return flask.Response(_page("Not authorised", f"<p>You are not authorised to use Homeward: "
@@ -78,8 +77,6 @@ def _refused(reason: str, who: str | None, detail: dict[str, Any]) -> flask.Resp
 
 
 def start() -> Any:
-    from dashboard.auth import _safe_next
-
     if settings.auth_mode() != "oidc":
         return flask.redirect("/signin")
     flask.session["oidc_next"] = _safe_next(flask.request.args.get("next"))
@@ -87,8 +84,6 @@ def start() -> Any:
 
 
 def callback() -> Any:
-    from dashboard.auth import start_session
-
     if settings.auth_mode() != "oidc":
         return flask.redirect("/signin")
     next_path = flask.session.get("oidc_next", "/")

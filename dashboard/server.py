@@ -183,9 +183,11 @@ def build_app() -> dash.Dash:
     # No body larger than a delivery (POST /api/ingest) is read, under either server.
     app.server.config["MAX_CONTENT_LENGTH"] = settings.ingest_max_bytes() + 1024 * 1024
     app.server.before_request(mark_request_started)
+    from dashboard import oidc
     from dashboard.auth import install as install_access
 
     install_access(app.server)  # before the API: its before_request hook is the one policy for every route
+    oidc.install(app.server)  # single sign-on's routes, beside the password sign-in
     app.server.before_request(_start_deadline)
     app.server.teardown_request(_end_deadline)
     _register_api(app.server)

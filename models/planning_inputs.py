@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -115,7 +115,6 @@ def planning_inputs(hwb: str, pathway: int, at: datetime | None = None, engine: 
     this_monday = today - timedelta(days=today.weekday())
     weeks_from = this_monday - timedelta(weeks=ARRIVAL_WEEKS)
     referrals = daily_counts(engine, "referrals", where, weeks_from, this_monday, at)
-    from planner.outlook import weekday_means
     arrivals = [round(v, 3) for v in weekday_means(referrals)]
     weeks = [{"week_from": (weeks_from + timedelta(weeks=w)).isoformat(),
               "referrals": sum(v for d, v in referrals if (d - weeks_from).days // 7 == w)}
@@ -153,12 +152,19 @@ def planning_inputs(hwb: str, pathway: int, at: datetime | None = None, engine: 
             "los": los, "runs": DEFAULT_RUNS, "seed": 1, "basis": basis}
 
 
+def weekday_means(counts_by_day: Sequence[tuple[date, float]]) -> list[float]:
+    """Mean count per weekday (Monday first) over the given days: the outlook's and the planner's arrivals."""
+    sums, days = [0.0] * 7, [0] * 7
+    for day, count in counts_by_day:
+        sums[day.weekday()] += count
+        days[day.weekday()] += 1
+    return [sums[i] / days[i] if days[i] else 0.0 for i in range(7)]
+
+
 def outlook_inputs(where: Mapping[str, tuple[str, ...]], at: datetime | None = None,
                    engine: Engine | None = None) -> dict[str, Any]:
     """Per pathway: people waiting now and the last 4 weeks' ready and discharge weekday means, for the outlook."""
     from models.access import restrict
-    from planner.outlook import weekday_means
-
     engine = engine or get_engine()
     # The two case reads below are not metrics: they get the scope here (ICB / place become the HWBs allowed).
     where = restrict(engine, where)

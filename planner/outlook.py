@@ -13,15 +13,6 @@ OUTLOOK_DAYS = 10
 DISCHARGE_BAND = 0.10
 
 
-def weekday_means(counts_by_day: Sequence[tuple[date, float]]) -> list[float]:
-    """Mean count per weekday (Monday first) over the given days."""
-    sums, days = [0.0] * 7, [0] * 7
-    for day, count in counts_by_day:
-        sums[day.weekday()] += count
-        days[day.weekday()] += 1
-    return [sums[i] / days[i] if days[i] else 0.0 for i in range(7)]
-
-
 def outlook(queue_now: float, ready: Sequence[float], discharged: Sequence[float], start: date,
             days: int = OUTLOOK_DAYS) -> list[dict[str, float | str]]:
     """Per day from `start`: the queue expected, and its band (discharges +10 % → low, −10 % → high)."""

@@ -5,7 +5,8 @@ import csv
 import io
 from datetime import date
 
-from planner.outlook import outlook, weekday_means
+from models.planning_inputs import weekday_means
+from planner.outlook import outlook
 
 
 def test_queue_steps_by_ready_minus_discharged_and_never_below_zero() -> None:
