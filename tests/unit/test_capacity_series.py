@@ -5,6 +5,7 @@ each of its splits, on DuckDB and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,15 +20,24 @@ from tests.unit.test_metrics import NOW, engine, q  # noqa: F401 - `engine` is t
 DAYS = {"from": "2024-03-25", "to": "2024-04-03"}
 
 
-@pytest.fixture
-def bucketed() -> Iterator[None]:
-    """Every series of two or more periods through the bucketed select (the plan cache does not key on it)."""
+@contextmanager
+def bucketed_select() -> Iterator[None]:
+    """Every series of two or more periods through the bucketed select, with the statement cache emptied on
+    the way in and out (its key does not hold the cut)."""
     kept = sources.WINDOWED_MAX_PERIODS
     sources.WINDOWED_MAX_PERIODS = 1
     _plan.cache_clear()
-    yield
-    sources.WINDOWED_MAX_PERIODS = kept
-    _plan.cache_clear()
+    try:
+        yield
+    finally:
+        sources.WINDOWED_MAX_PERIODS = kept
+        _plan.cache_clear()
+
+
+@pytest.fixture
+def bucketed() -> Iterator[None]:
+    with bucketed_select():
+        yield
 
 
 def test_hand_worked_daily_trend_bucketed(engine: sa.Engine, bucketed: None) -> None:  # noqa: F811
@@ -51,13 +61,7 @@ def test_both_selects_give_the_same_series(engine: sa.Engine, metric: str, split
     if split:
         params["by"] = ",".join(split)
     windowed = q(engine, metric, **params)
-    kept = sources.WINDOWED_MAX_PERIODS
-    try:
-        sources.WINDOWED_MAX_PERIODS = 1
-        _plan.cache_clear()
+    with bucketed_select():
         bucketed_rows = q(engine, metric, **params)
-    finally:
-        sources.WINDOWED_MAX_PERIODS = kept
-        _plan.cache_clear()
     assert any(r["value"] for r in windowed), windowed  # the comparison is of something
     assert bucketed_rows == windowed

@@ -14,7 +14,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from models.metrics import REGISTRY
-from models.query import MetricQuery, compiled_select, sources
-from models.query.plan import _plan
+from models.query import MetricQuery, compiled_select
+from tests.unit.test_capacity_series import bucketed_select
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots" / "sql"
 UPDATE = os.environ.get("HOMEWARD_UPDATE_SNAPSHOTS") == "1"
@@ -54,23 +54,6 @@ def shapes(name: str) -> list[tuple[MetricQuery, bool]]:
     return [(shape(name), False), (week, False), (week, True)]
 
 
-@contextmanager
-def compiled_as_long_series(long: bool) -> Iterator[None]:
-    """Every series past `sources.WINDOWED_MAX_PERIODS` periods, with the statement cache emptied on the way in
-    and out (its key does not hold the cut)."""
-    if not long:
-        yield
-        return
-    kept = sources.WINDOWED_MAX_PERIODS
-    sources.WINDOWED_MAX_PERIODS = 1
-    _plan.cache_clear()
-    try:
-        yield
-    finally:
-        sources.WINDOWED_MAX_PERIODS = kept
-        _plan.cache_clear()
-
-
 # Line breaks for a readable diff only (the text compared is the SQL with whitespace added at these points).
 _BREAKS = re.compile(r"(?<!OUTER) (?=(?:FROM|WHERE|GROUP BY|ORDER BY|HAVING|UNION ALL|(?:LEFT OUTER |FULL OUTER )?JOIN) )")
 _COLUMN_END = re.compile(r"(\bAS \w+), ")
@@ -79,7 +62,7 @@ _COLUMN_END = re.compile(r"(\bAS \w+), ")
 def render(engine: sa.Engine, q: MetricQuery, long: bool = False) -> str:
     """The snapshot text: the query, the SQL, then the bound parameters fixed at compile time (name = value,
     sorted) and, for a positional dialect, the parameters' names in order."""
-    with compiled_as_long_series(long):
+    with bucketed_select() if long else nullcontext():
         compiled = compiled_select(engine, q)
     sql = "\n".join(line.rstrip() for line in str(compiled).splitlines())
     sql = _COLUMN_END.sub(r"\1,\n  ", _BREAKS.sub("\n", sql))
