@@ -171,7 +171,8 @@ class Capacity(Source):
             frm = s.outerjoin(r, r.c.service_id == s.c.service_id)
             filters.append(s.c.first_reported_at <= p["p_at"])
         else:
-            in_window = [r.c.reported_at >= p["stale_from"]] if "reported_at" in r.c else []  # (bucketed)
+            # a bucket's latest report may be older than a later period's window; a window's rows never are
+            in_window = [r.c.reported_at >= p["stale_from"]] if "reported_at" in r.c else []
             frm = p.joined().join(s, s.c.first_reported_at <= p["p_at"]).outerjoin(
                 r, sa.and_(r.c.k == p["k"], r.c.service_id == s.c.service_id, *in_window))
         if h is not None:
