@@ -154,15 +154,14 @@ class Capacity(Source):
         # each service's latest report inside the staleness window (per period)
         latest_cols = [latest(col, cr.c.reported_at).label(col.name)
                        for col in (cr.c.capacity, cr.c.occupied, cr.c.vacant_accepting, cr.c.vacant_reserved)]
+        bucketed = p.n > WINDOWED_MAX_PERIODS
         if p.single:
             r = (sa.select(cr.c.service_id, *latest_cols)
                  .where(cr.c.reported_at >= p["stale_from"], cr.c.reported_at <= p["p_at"])
                  .group_by(cr.c.service_id)
                  .subquery("r"))
-        elif p.n <= WINDOWED_MAX_PERIODS:
-            r = _latest_per_window(p, latest_cols)
         else:
-            r = _latest_by_period(p)
+            r = _latest_by_period(p) if bucketed else _latest_per_window(p, latest_cols)
         s = service.alias("s")
         h = hwb.alias("h") if "hwb" in tables_for(self.name, needed) else None
         frm: FromClause
@@ -172,7 +171,7 @@ class Capacity(Source):
             filters.append(s.c.first_reported_at <= p["p_at"])
         else:
             # a bucket's latest report may be older than a later period's window; a window's rows never are
-            in_window = [r.c.reported_at >= p["stale_from"]] if "reported_at" in r.c else []
+            in_window = [r.c.reported_at >= p["stale_from"]] if bucketed else []
             frm = p.joined().join(s, s.c.first_reported_at <= p["p_at"]).outerjoin(
                 r, sa.and_(r.c.k == p["k"], r.c.service_id == s.c.service_id, *in_window))
         if h is not None:

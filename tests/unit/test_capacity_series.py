@@ -4,50 +4,28 @@ hand-worked daily trend of test_metrics under the bucketed select, and every cap
 each of its splits, on DuckDB and PostgreSQL."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from models.metrics import REGISTRY
-from models.query import sources
-from models.query.plan import _plan
+from tests.capacity_selects import bucketed_select
 from tests.metric_fixture import BRADFORD, BRIGHTON, LEEDS
 from tests.unit.test_metrics import NOW, engine, q  # noqa: F401 - `engine` is the fixture (both stores)
 
 DAYS = {"from": "2024-03-25", "to": "2024-04-03"}
 
 
-@contextmanager
-def bucketed_select() -> Iterator[None]:
-    """Every series of two or more periods through the bucketed select, with the statement cache emptied on
-    the way in and out (its key does not hold the cut)."""
-    kept = sources.WINDOWED_MAX_PERIODS
-    sources.WINDOWED_MAX_PERIODS = 1
-    _plan.cache_clear()
-    try:
-        yield
-    finally:
-        sources.WINDOWED_MAX_PERIODS = kept
-        _plan.cache_clear()
-
-
-@pytest.fixture
-def bucketed() -> Iterator[None]:
-    with bucketed_select():
-        yield
-
-
-def test_hand_worked_daily_trend_bucketed(engine: sa.Engine, bucketed: None) -> None:  # noqa: F811
+def test_hand_worked_daily_trend_bucketed(engine: sa.Engine) -> None:  # noqa: F811
     # as test_metrics.test_capacity_daily_trend, whose arithmetic is in its comments
     days = {"from": "2024-03-30", "to": "2024-04-02"}
-    trend = [(r["period"], r["value"]) for r in q(engine, "vacant_accepting", at=NOW, **days, grain="day")]
+    with bucketed_select():
+        trend = [(r["period"], r["value"]) for r in q(engine, "vacant_accepting", at=NOW, **days, grain="day")]
+        occupancy = q(engine, "occupancy_rate", at=NOW, **days, grain="day")
+        rows = q(engine, "vacant_accepting", at=NOW, **days, grain="day", by="hwb")
     assert trend == [("2024-03-30", 5), ("2024-03-31", 5), ("2024-04-01", 7)]
-    occupancy = q(engine, "occupancy_rate", at=NOW, **days, grain="day")
     assert [(r["numerator"], r["denominator"]) for r in occupancy] == [(25, 30), (58, 66), (90, 101)]
-    rows = q(engine, "vacant_accepting", at=NOW, **days, grain="day", by="hwb")
     assert [(r["period"], r["hwb"], r["value"]) for r in rows] == [
         ("2024-03-30", BRADFORD, 5), ("2024-03-31", LEEDS, 5), ("2024-04-01", BRIGHTON, 4), ("2024-04-01", LEEDS, 3)]
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from models.metrics import REGISTRY
 from models.query import MetricQuery, compiled_select
-from tests.unit.test_capacity_series import bucketed_select
+from tests.capacity_selects import bucketed_select
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots" / "sql"
 UPDATE = os.environ.get("HOMEWARD_UPDATE_SNAPSHOTS") == "1"
